@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of accel from Debian bookworm packages.
+# Nothing is fetched from anywhere else. Safe to run repeatedly: apt-get skips what is installed.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git python3
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
