@@ -36,9 +36,11 @@ function(accel_cc_test)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  target_compile_definitions(${ARG_NAME} PRIVATE
-      ACCEL_BINARY_DIR="${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
-      ACCEL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  if(NOT "accel_test_support" IN_LIST ARG_DEPS)
+    target_compile_definitions(${ARG_NAME} PRIVATE
+        ACCEL_BINARY_DIR="${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
+        ACCEL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  endif()
   accel_apply_warnings(${ARG_NAME})
   gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 30 PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()

@@ -1,0 +1,344 @@
+// `accelctl launch`: plan the launch from flags + config (common::PlanLaunch), then supervise the
+// workers in-process (agent::LocalAgent). No daemon involved.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <netdb.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+
+#include "agent/local_agent.h"
+#include "agent/signal_watcher.h"
+#include "agent/static_rendezvous.h"
+#include "agent/std_spec.h"
+#include "client/commands/command.h"
+#include "common/host/gpu_probe.h"
+#include "common/host/host_info.h"
+#include "common/launch/launch_plan.h"
+#include "common/launch/slurm.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+
+namespace accel::client {
+namespace {
+
+// A TCP connect to 127.0.0.1:port that succeeds means something listens there (accelerate's check).
+bool LocalPortInUse(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool in_use = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return in_use;
+}
+
+// A port the kernel considers free right now (bind to 0, read it back).
+int FreeLocalPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 29500;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t length = sizeof(address);
+  int port = 29500;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::optional<std::string> FindOnPath(const common::Environment& env, const std::string& program) {
+  const std::string path = env.Get("PATH").value_or("/usr/local/bin:/usr/bin:/bin");
+  for (std::string_view dir : common::StrSplit(path, ':')) {
+    if (dir.empty()) continue;
+    const std::filesystem::path candidate = std::filesystem::path(dir) / program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return std::nullopt;
+}
+
+// GPUs without loading NVML when the driver's procfs files answer (NVML's init costs tens of ms).
+common::GpuInventory ProbeGpusQuickly(const common::Environment& env) {
+  common::GpuProbeOptions options = common::GpuProbeOptionsFromEnv(env);
+  common::GpuProbeOptions procfs_only = options;
+  procfs_only.nvml_library.clear();
+  common::GpuInventory gpus = common::ProbeGpus(procfs_only);
+  if (gpus.source != common::GpuInventory::Source::kNone) return gpus;
+  return common::ProbeGpus(options);
+}
+
+common::HostFacts CollectHostFacts(const CommandContext& context) {
+  common::HostFacts host;
+  host.env = context.env;
+  host.gpus = ProbeGpusQuickly(context.env);
+  host.physical_cores = common::PhysicalCoreCount();
+  std::error_code error;
+  host.working_dir = std::filesystem::current_path(error);
+  host.port_in_use = LocalPortInUse;
+  host.free_port = FreeLocalPort;
+  host.find_program = [env = context.env](const std::string& program) { return FindOnPath(env, program); };
+  return host;
+}
+
+absl::StatusOr<agent::SupervisorOptions> SupervisorOptionsFor(const common::LaunchPlan& plan,
+                                                              const common::Environment& env) {
+  agent::SupervisorOptions options;
+  options.local_world_size = plan.nproc_per_node;
+  options.base_rank = plan.machine_rank * plan.nproc_per_node;
+  options.host = common::HostName();
+  options.role = plan.role;
+  options.max_restarts = plan.max_restarts;
+  options.monitor_interval = absl::Seconds(plan.monitor_interval);
+  options.stop_grace = absl::Seconds(plan.stop_timeout);
+  options.restart_backoff = absl::Seconds(plan.restart_backoff);
+  options.log_root = plan.log_dir.value_or("");
+  options.run_id = plan.run_id;
+  options.tmp_dir = env.GetNonEmpty("TMPDIR").value_or("/tmp");
+  ASSIGN_OR_RETURN(auto tee, agent::ParseStdSpec(plan.tee, plan.nproc_per_node));
+  ASSIGN_OR_RETURN(auto redirects, agent::ParseStdSpec(plan.redirects, plan.nproc_per_node));
+  options.output_targets = agent::ResolveOutputTargets(tee, redirects, plan.nproc_per_node);
+  // The simple launcher's single worker writes straight to our terminal, as with accelerate.
+  options.capture_output = plan.launcher != common::LauncherKind::kSimple;
+  options.line_prefix_template = env.Get("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE").value_or("");
+  return options;
+}
+
+// A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that arrived while the main thread waited for other
+// machines; they are blocked, so they wait here until taken. 0 when none.
+int TakePendingStopSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, signal);
+  const timespec zero{};
+  const int signal = ::sigtimedwait(&set, nullptr, &zero);
+  return signal > 0 ? signal : 0;
+}
+
+absl::Duration RdzvTimeout(const common::LaunchPlan& plan) {
+  for (const char* key : {"join_timeout", "timeout"}) {
+    if (auto it = plan.rdzv_conf.find(key); it != plan.rdzv_conf.end()) {
+      if (auto seconds = common::ParseDouble(it->second); seconds && *seconds > 0) return absl::Seconds(*seconds);
+    }
+  }
+  return absl::Seconds(900);  // torchrun's static rendezvous default
+}
+
+absl::StatusOr<int> RdzvPort(const common::LaunchPlan& plan) {
+  if (auto it = plan.rdzv_conf.find("rdzv_port"); it != plan.rdzv_conf.end()) {
+    auto port = common::ParseInt64(it->second);
+    if (!port || *port < 1 || *port > 65535) {
+      return absl::InvalidArgumentError(common::StrCat("--rdzv_conf rdzv_port=", it->second, ": expected a port"));
+    }
+    return static_cast<int>(*port);
+  }
+  // MASTER_PORT itself belongs to rank 0's TCPStore, which the workers create.
+  return plan.master_port + 1;
+}
+
+// True when `ip` is one of this machine's addresses (binding it works).
+bool IsLocalAddress(const in_addr& ip) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr = ip;
+  const bool local = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return local;
+}
+
+// The rendezvous listens on main_process_ip when it is one of this machine's addresses (loopback in
+// tests stays loopback), else on all interfaces.
+absl::StatusOr<std::unique_ptr<agent::RendezvousServer>> StartRendezvousServer(const common::LaunchPlan& plan, int port) {
+  std::string bind_address = "0.0.0.0";
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  if (::getaddrinfo(plan.master_addr.c_str(), nullptr, &hints, &result) == 0 && result != nullptr) {
+    const in_addr ip = reinterpret_cast<sockaddr_in*>(result->ai_addr)->sin_addr;
+    ::freeaddrinfo(result);
+    char text[INET_ADDRSTRLEN] = {};
+    if (IsLocalAddress(ip) && ::inet_ntop(AF_INET, &ip, text, sizeof(text)) != nullptr) bind_address = text;
+  }
+  return agent::RendezvousServer::Start(bind_address, port, plan.num_machines, plan.max_restarts);
+}
+
+std::vector<std::string> ToEnvp(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> envp;
+  envp.reserve(env.size());
+  for (const auto& [key, value] : env) envp.push_back(key + "=" + value);
+  return envp;
+}
+
+}  // namespace
+
+int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
+  // Before any thread exists: the supervisor reads these signals through a signalfd.
+  if (auto status = agent::BlockSupervisorSignals(); !status.ok()) return ReportError(context, "launch", status);
+
+  const common::ArgParser parser = common::MakeLaunchParser("accelctl launch");
+  auto parsed = parser.Parse(args);
+  if (!parsed.ok()) return ReportError(context, "launch", parsed.status(), /*usage_error=*/true);
+  if (parsed->help) {
+    *context.out << parser.Help();
+    return kExitOk;
+  }
+  auto launch_args = common::ParseLaunchArgs(parser, args);
+  if (!launch_args.ok()) return ReportError(context, "launch", launch_args.status(), /*usage_error=*/true);
+
+  auto slurm = common::ApplySlurmEnvironment(*launch_args, context.env);
+  if (!slurm.ok()) return ReportError(context, "launch", slurm.status());
+  if (!slurm->empty()) *context.err << "accelctl launch: SLURM allocation: " << common::StrJoin(*slurm, ", ") << "\n";
+
+  std::optional<common::ClusterConfig> config;
+  if (auto path = common::LaunchConfigPath(*launch_args, context.env)) {
+    auto loaded = common::LoadClusterConfig(*path);
+    if (!loaded.ok()) {
+      if (loaded.status().code() == absl::StatusCode::kNotFound) {
+        return ReportError(context, "launch",
+                           absl::NotFoundError(common::StrCat("the passed configuration file `", path->string(),
+                                                              "` does not exist")));
+      }
+      return ReportError(context, "launch", loaded.status());
+    }
+    for (const auto& warning : loaded->warnings) *context.err << "warning: " << warning << "\n";
+    config = std::move(loaded->config);
+  }
+
+  const common::HostFacts host = CollectHostFacts(context);
+  auto plan = common::PlanLaunch(*std::move(launch_args), config, host);
+  if (!plan.ok()) return ReportError(context, "launch", plan.status());
+  for (const auto& warning : plan->warnings) *context.err << warning << "\n";
+  context.err->flush();
+
+  auto options = SupervisorOptionsFor(*plan, context.env);
+  if (!options.ok()) return ReportError(context, "launch", options.status(), /*usage_error=*/true);
+  const common::LaunchPlan& launch = *plan;
+  const bool several_machines = launch.num_machines > 1 && launch.launcher != common::LauncherKind::kSimple;
+
+  // This machine's place in the job; the rendezvous may change it before each attempt.
+  agent::RendezvousRound round{.base_rank = launch.machine_rank * launch.nproc_per_node,
+                               .world_size = launch.nproc_per_node * launch.num_machines,
+                               .group_rank = launch.machine_rank,
+                               .group_world_size = launch.num_machines};
+  std::unique_ptr<agent::RendezvousServer> server;
+  std::unique_ptr<agent::RendezvousClient> client;
+  const absl::Duration rdzv_timeout = RdzvTimeout(launch);
+  // Which attempt's group runs now (-1 between attempts), so that a restart pushed for an attempt
+  // that is already over is ignored.
+  std::atomic<int> running_attempt{-1};
+  absl::Mutex abort_mu;
+  std::optional<std::pair<std::string, int>> aborted;  // reason, exit code; guarded by abort_mu
+
+  agent::AgentHooks hooks;
+  if (several_machines) {
+    hooks.before_attempt = [&](const agent::AttemptInfo& attempt) -> absl::Status {
+      if (attempt.restart_count > 0) {
+        ASSIGN_OR_RETURN(round, client->Join(attempt.restart_count, absl::Now() + rdzv_timeout, nullptr));
+      }
+      running_attempt = attempt.restart_count;
+      return absl::OkStatus();
+    };
+    hooks.on_group_failure = [&](const agent::AttemptInfo& attempt, const std::vector<agent::WorkerFailure>& failures) {
+      running_attempt = -1;
+      const agent::WorkerFailure& root = failures.front();
+      client->ReportFailure(attempt.restart_count,
+                            common::StrCat("rank ", root.global_rank, " exited with code ", root.ShellExitCode()),
+                            root.ShellExitCode());
+    };
+  }
+  agent::LocalAgent agent(*options, [&](int local_rank, const agent::AttemptInfo& attempt) {
+    common::WorkerRank rank;
+    rank.local_rank = local_rank;
+    rank.local_world_size = launch.nproc_per_node;
+    rank.group_rank = round.group_rank;
+    rank.group_world_size = round.group_world_size;
+    rank.rank = round.base_rank + local_rank;
+    rank.world_size = round.world_size;
+    rank.restart_count = attempt.restart_count;
+    rank.error_file = attempt.ErrorFile(local_rank);
+    return agent::WorkerCommand{.argv = launch.argv, .env = ToEnvp(common::WorkerEnvironment(launch, rank))};
+  }, hooks);
+
+  if (several_machines) {
+    auto port = RdzvPort(launch);
+    if (!port.ok()) return ReportError(context, "launch", port.status(), /*usage_error=*/true);
+    if (launch.machine_rank == 0) {
+      auto started = StartRendezvousServer(launch, *port);
+      if (!started.ok()) return ReportError(context, "launch", started.status());
+      server = *std::move(started);
+    }
+    int interrupted = 0;
+    auto cancelled = [&] { return (interrupted = interrupted ? interrupted : TakePendingStopSignal()) != 0; };
+    agent::RendezvousClient::Callbacks callbacks;
+    callbacks.on_restart = [&](int next_attempt, const std::string& reason) {
+      if (running_attempt != next_attempt - 1) return;
+      *context.err << "accelctl launch: restarting the workers on this machine: " << reason << "\n";
+      context.err->flush();
+      agent.RequestRestart(reason);
+    };
+    callbacks.on_abort = [&](const std::string& reason, int exit_code) {
+      {
+        absl::MutexLock lock(&abort_mu);
+        aborted.emplace(reason, exit_code);
+      }
+      agent.RequestStop(SIGTERM);
+    };
+    const absl::Time deadline = absl::Now() + rdzv_timeout;
+    auto connected = agent::RendezvousClient::Connect(
+        agent::RendezvousClientOptions{.server_host = launch.master_addr,
+                                       .server_port = *port,
+                                       .machine_rank = launch.machine_rank,
+                                       .num_machines = launch.num_machines,
+                                       .local_world_size = launch.nproc_per_node,
+                                       .node_name = common::HostName(),
+                                       .run_id = launch.run_id},
+        callbacks, deadline, cancelled);
+    if (!connected.ok()) return interrupted ? 128 + interrupted : ReportError(context, "launch", connected.status());
+    client = *std::move(connected);
+    auto first_round = client->Join(0, deadline, cancelled);
+    if (!first_round.ok()) return interrupted ? 128 + interrupted : ReportError(context, "launch", first_round.status());
+    round = *first_round;
+  }
+
+  agent::RunResult result = agent.Run();
+  std::optional<std::pair<std::string, int>> abort_info;
+  {
+    absl::MutexLock lock(&abort_mu);
+    abort_info = aborted;
+  }
+  if (!result.failures.empty()) *context.err << agent::FormatFailureSummary(result, launch.entrypoint);
+  if (abort_info && result.failures.empty()) {
+    // Another machine failed (or vanished): its reason and its worker's exit code are the job's.
+    *context.err << "accelctl launch: error: the job stopped on every machine: " << abort_info->first << "\n";
+    context.err->flush();
+    return abort_info->second == 0 ? kExitFailure : abort_info->second;
+  }
+  if (!result.status.ok()) ReportError(context, "launch", result.status);
+  if (several_machines && result.exit_code == 0) {
+    // Exit barrier: succeed only when every machine did.
+    client->ReportSuccess(result.restarts);
+    int interrupted = 0;
+    auto finished = client->WaitForFinish(absl::Now() + absl::Seconds(300), [&] {
+      return (interrupted = interrupted ? interrupted : TakePendingStopSignal()) != 0;
+    });
+    if (!finished.ok()) {
+      if (interrupted) return 128 + interrupted;
+      return ReportError(context, "launch", finished);
+    }
+  }
+  context.err->flush();
+  return result.exit_code;
+}
+
+}  // namespace accel::client
