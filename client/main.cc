@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "client/commands/command.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
 #include "common/version.h"
 
 namespace {
@@ -65,6 +67,9 @@ std::filesystem::path SelfPath(const char* argv0) {
 
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
+  // Diagnostics go to stderr; stdout carries only command output and the workers' lines.
+  spdlog::set_default_logger(spdlog::stderr_logger_st("accelctl"));
+  spdlog::set_pattern("accelctl: %l: %v");
   std::vector<std::string> args(argv + 1, argv + argc);
   CommandContext context;
   context.env = accel::common::Environment::FromProcess();

@@ -118,7 +118,7 @@ int RunQuestionnaire(const CommandContext& context, CommandArgs args) {
     return kExitOk;
   }
   auto config = RunConfigQuestionnaire(
-      QuestionnaireIo{.in = context.in, .out = context.out, .interactive = context.stdin_is_terminal});
+      QuestionnaireIo{.in = context.in, .out = context.out, .interactive = context.stdin_is_terminal, .env = &context.env});
   if (!config.ok()) return ReportError(context, "config", config.status());
   const std::filesystem::path path = ConfigPath(context, *parsed);
   if (auto status = common::SaveClusterConfig(*config, path, common::ConfigFileFormat::kByExtension); !status.ok()) {

@@ -118,7 +118,7 @@ ProcessResult Subprocess::Wait(std::chrono::milliseconds timeout) {
 std::string Subprocess::Out() const { return ReadFile(out_path_); }
 std::string Subprocess::Err() const { return ReadFile(err_path_); }
 
-ProcessResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                   std::chrono::milliseconds timeout, const std::filesystem::path& cwd, const std::string& stdin_text) {
   Subprocess process(argv, env, cwd, stdin_text);
   ProcessResult result = process.Wait(timeout);

@@ -48,7 +48,7 @@ class Subprocess {
 };
 
 /// Runs to completion (killed after `timeout`).
-ProcessResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                   std::chrono::milliseconds timeout = std::chrono::seconds(60), const std::filesystem::path& cwd = {},
                   const std::string& stdin_text = "");
 

@@ -51,10 +51,10 @@ class LaunchTest : public ::testing::Test {
 
 TEST_F(LaunchTest, CpuMultiProcessWorkersGetTheTorchrunEnvironment) {
   const ProcessResult result =
-      Run(Launch({"--cpu", "--num_processes", "2", "--num_cpu_threads_per_process", "1", "--no_python"}), BaseEnv());
+      RunProcess(Launch({"--cpu", "--num_processes", "2", "--num_cpu_threads_per_process", "1", "--no_python"}), BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   for (int rank = 0; rank < 2; ++rank) {
-    const Env env = ReadEnvFile(out() / ("env." + std::to_string(rank) + ".0"));
+    Env env = ReadEnvFile(out() / ("env." + std::to_string(rank) + ".0"));
     const Env expected = {
         {"RANK", std::to_string(rank)}, {"LOCAL_RANK", std::to_string(rank)}, {"WORLD_SIZE", "2"},
         {"LOCAL_WORLD_SIZE", "2"}, {"GROUP_RANK", "0"}, {"GROUP_WORLD_SIZE", "1"}, {"ROLE_NAME", "default"},
@@ -75,9 +75,9 @@ TEST_F(LaunchTest, CpuMultiProcessWorkersGetTheTorchrunEnvironment) {
 }
 
 TEST_F(LaunchTest, SingleProcessIsTheSimpleLauncher) {
-  const ProcessResult result = Run(Launch({"--num_processes", "1", "--no_python"}, {"none", "none", "0"}), BaseEnv());
+  const ProcessResult result = RunProcess(Launch({"--num_processes", "1", "--no_python"}, {"none", "none", "0"}), BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  const Env env = ReadEnvFile(out() / "env.single.0");
+  Env env = ReadEnvFile(out() / "env.single.0");
   EXPECT_EQ(env.count("RANK"), 0u);
   EXPECT_EQ(env.count("TORCHELASTIC_RESTART_COUNT"), 0u);
   EXPECT_EQ(env["ACCELERATE_USE_CPU"], "False");
@@ -90,7 +90,7 @@ TEST_F(LaunchTest, SingleProcessIsTheSimpleLauncher) {
 
 TEST_F(LaunchTest, ScriptArgumentsPassThroughUntouched) {
   const ProcessResult result =
-      Run(Launch({"--num_processes", "1", "--no_python"}, {"none", "none", "0", "", "--num_processes", "9", "-m"}),
+      RunProcess(Launch({"--num_processes", "1", "--no_python"}, {"none", "none", "0", "", "--num_processes", "9", "-m"}),
           BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("args: " + out().string() + " none none 0  --num_processes 9 -m"), std::string::npos)
@@ -98,7 +98,7 @@ TEST_F(LaunchTest, ScriptArgumentsPassThroughUntouched) {
 }
 
 TEST_F(LaunchTest, ExitCodeIsTheFailedWorkersAndSummaryNamesIt) {
-  const ProcessResult result = Run(Launch({"--cpu", "--num_processes", "2", "--no_python"}, {"1", "0", "7"}), BaseEnv());
+  const ProcessResult result = RunProcess(Launch({"--cpu", "--num_processes", "2", "--no_python"}, {"1", "0", "7"}), BaseEnv());
   EXPECT_EQ(result.exit_code, 7) << result.err;
   EXPECT_NE(result.err.find("worker 1 failing with 7"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("FAILED"), std::string::npos) << result.err;
@@ -107,13 +107,13 @@ TEST_F(LaunchTest, ExitCodeIsTheFailedWorkersAndSummaryNamesIt) {
 
 TEST_F(LaunchTest, FailedGroupRestartsWithRestartCountIncremented) {
   const ProcessResult result =
-      Run(Launch({"--cpu", "--num_processes", "2", "--max_restarts", "2", "--no_python"}, {"1", "0", "3"}), BaseEnv());
+      RunProcess(Launch({"--cpu", "--num_processes", "2", "--max_restarts", "2", "--no_python"}, {"1", "0", "3"}), BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   for (const char* name : {"env.0.0", "env.1.0", "env.0.1", "env.1.1"}) {
     EXPECT_TRUE(std::filesystem::exists(out() / name)) << name;
   }
   EXPECT_FALSE(std::filesystem::exists(out() / "env.0.2"));
-  const Env env = ReadEnvFile(out() / "env.1.1");
+  Env env = ReadEnvFile(out() / "env.1.1");
   EXPECT_EQ(env["TORCHELASTIC_RESTART_COUNT"], "1");
   EXPECT_EQ(env["TORCHELASTIC_MAX_RESTARTS"], "2");
   EXPECT_TRUE(env["TORCHELASTIC_ERROR_FILE"].ends_with("/attempt_1/1/error.json"));
@@ -158,7 +158,7 @@ TEST_F(LaunchTest, NoOrphansWhenTheLauncherIsKilled) {
 TEST_F(LaunchTest, TeeWritesTorchrunLogLayout) {
   const auto logs = dir_.path() / "logs";
   const ProcessResult result =
-      Run(Launch({"--cpu", "--num_processes", "2", "--tee", "3", "--log_dir", logs.string(), "--no_python"}), BaseEnv());
+      RunProcess(Launch({"--cpu", "--num_processes", "2", "--tee", "3", "--log_dir", logs.string(), "--no_python"}), BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   std::vector<std::filesystem::path> runs;
   for (const auto& entry : std::filesystem::directory_iterator(logs)) runs.push_back(entry.path());
@@ -173,7 +173,7 @@ TEST_F(LaunchTest, TeeWritesTorchrunLogLayout) {
 
 TEST_F(LaunchTest, PythonExampleOnTwoCpuProcesses) {
   const ProcessResult result =
-      Run({BinaryPath("accelctl"), "launch", "--cpu", "--num_processes", "2", SourcePath("examples/print_rank.py")},
+      RunProcess({BinaryPath("accelctl"), "launch", "--cpu", "--num_processes", "2", SourcePath("examples/print_rank.py")},
           BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("[default0]:rank 0 of world size 2"), std::string::npos) << result.out;
@@ -184,9 +184,9 @@ TEST_F(LaunchTest, ConfigFileDrivesTheLaunch) {
   const auto config = dir_.Write("hf/accelerate/default_config.yaml",
                                  "compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_CPU\nnum_processes: 2\n"
                                  "mixed_precision: bf16\nuse_cpu: true\n");
-  const ProcessResult result = Run(Launch({"--no_python"}), BaseEnv());
+  const ProcessResult result = RunProcess(Launch({"--no_python"}), BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  const Env env = ReadEnvFile(out() / "env.1.0");
+  Env env = ReadEnvFile(out() / "env.1.0");
   EXPECT_EQ(env["WORLD_SIZE"], "2");
   EXPECT_EQ(env["ACCELERATE_MIXED_PRECISION"], "bf16");
   EXPECT_EQ(env["ACCELERATE_USE_CPU"], "True");
@@ -194,7 +194,7 @@ TEST_F(LaunchTest, ConfigFileDrivesTheLaunch) {
 
 TEST_F(LaunchTest, SlurmVariablesFillTheLaunch) {
   const ProcessResult result =
-      Run(Launch({"--cpu", "--no_python"}),
+      RunProcess(Launch({"--cpu", "--no_python"}),
           BaseEnv({{"SLURM_JOB_ID", "42"}, {"SLURM_NODEID", "0"}, {"SLURM_NNODES", "1"},
                    {"SLURM_JOB_NODELIST", "localhost"}, {"SLURM_NTASKS_PER_NODE", "2"}}));
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -213,7 +213,7 @@ class LaunchBadInputTest : public LaunchTest, public ::testing::WithParamInterfa
 TEST_P(LaunchBadInputTest, OneLineErrorAndExitCode) {
   std::vector<std::string> argv = {BinaryPath("accelctl"), "launch"};
   argv.insert(argv.end(), GetParam().args.begin(), GetParam().args.end());
-  const ProcessResult result = Run(argv, BaseEnv());
+  const ProcessResult result = RunProcess(argv, BaseEnv());
   EXPECT_EQ(result.exit_code, GetParam().exit_code) << result.err;
   EXPECT_NE(result.err.find(GetParam().message_part), std::string::npos) << result.err;
   EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << "not one line: " << result.err;

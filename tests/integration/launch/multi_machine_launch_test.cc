@@ -88,7 +88,7 @@ class MultiMachineTest : public ::testing::Test {
     for (int rank = 0; rank < machines * per_machine; ++rank) {
       const auto path = out() / ("env." + std::to_string(rank) + "." + std::to_string(attempt));
       ASSERT_TRUE(std::filesystem::exists(path)) << path;
-      const Env env = ReadEnvFile(path);
+      Env env = ReadEnvFile(path);
       EXPECT_EQ(env.at("WORLD_SIZE"), std::to_string(machines * per_machine));
       EXPECT_EQ(env.at("GROUP_WORLD_SIZE"), std::to_string(machines));
       EXPECT_EQ(env.at("GROUP_RANK"), std::to_string(rank / per_machine));
@@ -150,7 +150,7 @@ TEST_F(MultiMachineTest, FailureWithoutRestartsStopsEveryMachineWithTheWorkersEx
 
 TEST_F(MultiMachineTest, MissingMachineTimesOutNamingIt) {
   const ProcessResult result =
-      Run(Machine(3, 0, 1, {"--rdzv_conf", "join_timeout=1"}, {}), BaseEnv(), seconds(30));
+      RunProcess(Machine(3, 0, 1, {"--rdzv_conf", "join_timeout=1"}, {}), BaseEnv(), seconds(30));
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(result.err.find("machine rank(s) 1, 2 of 3 never joined"), std::string::npos) << result.err;
 }
@@ -191,7 +191,7 @@ TEST_F(MultiMachineTest, SlurmTwoNodeStepOnLoopback) {
     EXPECT_EQ(result.exit_code, 0) << result.err;
   }
   for (int rank = 0; rank < 4; ++rank) {
-    const Env env = ReadEnvFile(out() / ("env." + std::to_string(rank) + ".0"));
+    Env env = ReadEnvFile(out() / ("env." + std::to_string(rank) + ".0"));
     EXPECT_EQ(env["WORLD_SIZE"], "4");
     EXPECT_EQ(env["MASTER_ADDR"], "localhost");
     EXPECT_EQ(env["GROUP_RANK"], std::to_string(rank / 2));

@@ -1,0 +1,293 @@
+#include "agent/posix_process_launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/strings.h"
+#include "common/unique_fd.h"
+
+namespace accel::agent {
+namespace {
+
+using common::UniqueFd;
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C", so C++ callers cannot link its pidfd_open(); the raw
+// system call is the portable spelling (Linux >= 5.3).
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+// Reported when another part of the process reaped our child and its real status is unknown.
+constexpr int kLostStatusExitCode = 255;
+
+// What the child reports through the close-on-exec pipe when it cannot reach (or pass) execve().
+// EOF on the pipe means execve() succeeded.
+enum ChildStage : int32_t { kSetsid = 1, kPdeathsig, kRedirect, kChdir, kExec };
+struct ChildReport {
+  int32_t stage;
+  int32_t err;
+};
+
+// Everything the child needs, computed before fork: after fork only async-signal-safe calls are
+// allowed (another thread may have held the malloc lock at the moment of fork).
+struct ChildPlan {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const char* working_dir;  // nullptr: keep the launcher's.
+  int stdout_fd;
+  int stderr_fd;
+  const int* pass_fds;
+  size_t pass_fd_count;
+  pid_t launcher_pid;
+  int report_fd;
+};
+
+[[noreturn]] void ChildFail(const ChildPlan& plan, ChildStage stage) {
+  const ChildReport report{stage, errno};
+  [[maybe_unused]] ssize_t n = ::write(plan.report_fd, &report, sizeof(report));
+  ::_exit(kSpawnFailureExitCode);
+}
+
+[[noreturn]] void RunChild(const ChildPlan& plan) {
+  if (::setsid() < 0) ChildFail(plan, kSetsid);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(plan, kPdeathsig);
+  // The launcher may have died between fork() and prctl(); then no death signal will ever come.
+  if (::getppid() != plan.launcher_pid) ::_exit(kSpawnFailureExitCode);
+
+  // Ignored signals survive execve() (handled ones are reset by it), and the mask is inherited: the
+  // launcher's loop thread blocks the signals it reads through signalfd.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    ::sigaction(sig, &default_action, nullptr);  // EINVAL for libc-reserved signals is fine.
+  }
+  sigset_t empty;
+  ::sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+
+  // dup2() clears close-on-exec on the target, so these survive the sweep below.
+  if (plan.stdout_fd >= 0 && plan.stdout_fd != STDOUT_FILENO &&
+      ::dup2(plan.stdout_fd, STDOUT_FILENO) < 0) {
+    ChildFail(plan, kRedirect);
+  }
+  if (plan.stderr_fd >= 0 && plan.stderr_fd != STDERR_FILENO &&
+      ::dup2(plan.stderr_fd, STDERR_FILENO) < 0) {
+    ChildFail(plan, kRedirect);
+  }
+  // Descriptors opened elsewhere in the launcher without O_CLOEXEC (other threads, libraries) must not
+  // leak into workers: a leaked pipe write end would keep another worker's output open forever.
+  // ENOSYS (kernel < 5.11) is tolerated: our own descriptors are close-on-exec anyway.
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  for (size_t i = 0; i < plan.pass_fd_count; ++i) {
+    if (plan.pass_fds[i] > STDERR_FILENO) ::fcntl(plan.pass_fds[i], F_SETFD, 0);
+  }
+
+  if (plan.working_dir != nullptr && ::chdir(plan.working_dir) != 0) ChildFail(plan, kChdir);
+  ::execve(plan.path, plan.argv, plan.envp);
+  ChildFail(plan, kExec);
+}
+
+std::string DescribeReport(const ChildReport& report, const std::string& path,
+                           const std::string& working_dir) {
+  const char* error = std::strerror(report.err);
+  switch (report.stage) {
+    case kSetsid:
+      return common::StrCat("setsid: ", error);
+    case kPdeathsig:
+      return common::StrCat("prctl(PR_SET_PDEATHSIG): ", error);
+    case kRedirect:
+      return common::StrCat("dup2 of stdout/stderr: ", error);
+    case kChdir:
+      return common::StrCat("chdir(", working_dir, "): ", error);
+    case kExec:
+      return common::StrCat("execve(", path, "): ", error);
+    default:
+      return common::StrCat("unknown child failure stage ", report.stage, ": ", error);
+  }
+}
+
+class PosixChildProcess final : public ChildProcess {
+ public:
+  PosixChildProcess(pid_t pid, UniqueFd pidfd, UniqueFd report_fd, std::string path,
+                    std::string working_dir)
+      : pid_(pid),
+        pidfd_(std::move(pidfd)),
+        report_fd_(std::move(report_fd)),
+        path_(std::move(path)),
+        working_dir_(std::move(working_dir)) {}
+
+  ~PosixChildProcess() override {
+    if (reaped_elsewhere_) return;  // The pid may already belong to someone else.
+    // Safe even after the child exited: it is still an unreaped zombie, so its pid (= its process
+    // group id) cannot have been reused. This also kills grandchildren left in the group.
+    ::kill(-pid_, SIGKILL);
+    if (!status_.has_value()) ::kill(pid_, SIGKILL);  // In case it died before setsid() took effect.
+    siginfo_t info{};
+    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED) != 0 && errno == EINTR) {
+    }
+  }
+
+  pid_t pid() const override { return pid_; }
+  int exit_fd() const override { return pidfd_.get(); }
+
+  absl::Status SignalGroup(int signal) override {
+    if (::kill(-pid_, signal) == 0) return absl::OkStatus();
+    if (errno != ESRCH) {
+      return absl::InternalError(common::StrCat("kill(-", pid_, ", ", SignalName(signal), "): ",
+                                              std::strerror(errno)));
+    }
+    // No such group: either everything in it is gone, or the child has not run setsid() yet (it was
+    // forked a moment ago). Signal the child itself so the request is not lost; it stays pending
+    // across execve() until the child unblocks it.
+    if (!status_.has_value()) ::kill(pid_, signal);
+    return absl::OkStatus();
+  }
+
+  std::optional<ExitStatus> TryWait() override {
+    if (status_.has_value()) return status_;
+    siginfo_t info{};
+    // WNOWAIT: leave the zombie in place so the pid stays reserved until the destructor.
+    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      if (errno != ECHILD) return std::nullopt;
+      // Someone else in this process reaped our child (waitpid(-1) elsewhere): the status is lost, but
+      // the worker is certainly gone; report it rather than wait forever.
+      reaped_elsewhere_ = true;
+      status_ = ExitStatus::Exited(kLostStatusExitCode);
+      status_->error = "exit status lost: the process was reaped by other code in the launcher";
+      return status_;
+    }
+    if (info.si_pid == 0) return std::nullopt;
+    ExitStatus status = info.si_code == CLD_EXITED ? ExitStatus::Exited(info.si_status)
+                                                   : ExitStatus::Killed(info.si_status);
+    ChildReport report{};
+    // The child wrote its report (if any) before exiting, so a non-blocking read sees it.
+    if (::read(report_fd_.get(), &report, sizeof(report)) == static_cast<ssize_t>(sizeof(report))) {
+      status.error = DescribeReport(report, path_, working_dir_);
+    }
+    report_fd_.Reset();
+    status_ = status;
+    return status_;
+  }
+
+ private:
+  const pid_t pid_;
+  const UniqueFd pidfd_;
+  UniqueFd report_fd_;
+  const std::string path_;
+  const std::string working_dir_;
+  std::optional<ExitStatus> status_;
+  bool reaped_elsewhere_ = false;
+};
+
+bool IsExecutableFile(const std::string& path, bool* exists) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  *exists = true;
+  return ::access(path.c_str(), X_OK) == 0;
+}
+
+std::vector<char*> ToCharPointers(const std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  pointers.reserve(strings.size() + 1);
+  // execve() takes char* const[] for historical reasons; it does not modify the strings.
+  for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveExecutable(const std::string& program,
+                                              const std::vector<std::string>& env,
+                                              const std::string& working_dir) {
+  if (program.empty()) return absl::InvalidArgumentError("empty program name (argv[0])");
+  auto relative_to_workdir = [&](const std::string& path) {
+    if (path.empty() || path[0] == '/' || working_dir.empty()) return path;
+    return common::StrCat(working_dir, "/", path);
+  };
+  if (program.find('/') != std::string::npos) {
+    bool exists = false;
+    if (IsExecutableFile(relative_to_workdir(program), &exists)) return program;
+    if (exists) return absl::PermissionDeniedError(common::StrCat(program, ": not executable"));
+    return absl::NotFoundError(common::StrCat(program, ": no such file"));
+  }
+
+  std::string_view search_path = kDefaultPath;
+  for (const std::string& entry : env) {
+    if (entry.rfind("PATH=", 0) == 0) search_path = std::string_view(entry).substr(5);
+  }
+  bool found_not_executable = false;
+  for (std::string_view dir : common::StrSplit(search_path, ':')) {
+    // An empty PATH entry means the current directory, as for execvp().
+    const std::string candidate = dir.empty() ? program : common::StrCat(dir, "/", program);
+    bool exists = false;
+    if (IsExecutableFile(relative_to_workdir(candidate), &exists)) {
+      return candidate.find('/') == std::string::npos ? common::StrCat("./", candidate) : candidate;
+    }
+    found_not_executable |= exists;
+  }
+  if (found_not_executable) {
+    return absl::PermissionDeniedError(
+        common::StrCat(program, ": found on PATH but not executable (PATH=", search_path, ")"));
+  }
+  return absl::NotFoundError(common::StrCat(program, ": command not found (PATH=", search_path, ")"));
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> PosixProcessLauncher::Launch(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return absl::InvalidArgumentError("empty argv");
+  auto path = ResolveExecutable(spec.argv[0], spec.env, spec.working_dir);
+  if (!path.ok()) return path.status();
+
+  const std::vector<char*> argv = ToCharPointers(spec.argv);
+  const std::vector<char*> envp = ToCharPointers(spec.env);
+  int report_pipe[2];
+  if (::pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return absl::ResourceExhaustedError(common::StrCat("pipe2: ", std::strerror(errno)));
+  }
+  UniqueFd report_read(report_pipe[0]);
+  UniqueFd report_write(report_pipe[1]);
+  // The write end must block: the child's one small write must not be dropped.
+  ::fcntl(report_write.get(), F_SETFL, 0);
+
+  const ChildPlan plan{path->c_str(),
+                       argv.data(),
+                       envp.data(),
+                       spec.working_dir.empty() ? nullptr : spec.working_dir.c_str(),
+                       spec.stdout_fd,
+                       spec.stderr_fd,
+                       spec.pass_fds.data(),
+                       spec.pass_fds.size(),
+                       ::getpid(),
+                       report_write.get()};
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    return absl::ResourceExhaustedError(common::StrCat("fork: ", std::strerror(errno)));
+  }
+  if (pid == 0) RunChild(plan);
+
+  report_write.Reset();
+  // No race: nobody else reaps our children, so `pid` names this child until we wait for it.
+  UniqueFd pidfd(PidfdOpen(pid));
+  if (!pidfd) {
+    const int err = errno;
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return absl::InternalError(
+        common::StrCat("pidfd_open: ", std::strerror(err), " (Linux >= 5.3 is required)"));
+  }
+  return std::unique_ptr<ChildProcess>(new PosixChildProcess(
+      pid, std::move(pidfd), std::move(report_read), *std::move(path), spec.working_dir));
+}
+
+}  // namespace accel::agent
