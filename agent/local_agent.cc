@@ -114,11 +114,14 @@ void LocalAgent::RequestStop(int signal) {
   loop_->Post([supervisor, signal] { supervisor->OnLauncherSignal(signal); });
 }
 
-void LocalAgent::RequestRestart(std::string reason) {
+void LocalAgent::RequestRestart(std::string reason, std::optional<int> only_restart_count) {
   absl::MutexLock lock(&mu_);
   if (loop_ == nullptr) return;
   Supervisor* supervisor = supervisor_;
-  loop_->Post([supervisor, reason = std::move(reason)]() mutable { supervisor->RequestRestart(std::move(reason)); });
+  loop_->Post([supervisor, reason = std::move(reason), only_restart_count]() mutable {
+    if (only_restart_count && *only_restart_count != supervisor->restart_count()) return;
+    supervisor->RequestRestart(std::move(reason));
+  });
 }
 
 }  // namespace accel::agent

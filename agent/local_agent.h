@@ -63,8 +63,10 @@ class LocalAgent {
   /// next Run() as soon as that starts (so a stop that races with the start is never lost).
   void RequestStop(int signal);
   /// Thread-safe: stops the group (SIGTERM, grace, SIGKILL) and starts a new attempt if restarts remain
-  /// (for when a peer machine failed). Ignored when no group is running.
-  void RequestRestart(std::string reason);
+  /// (for when a peer machine failed). Ignored when no group is running, and, when
+  /// `only_restart_count` is given, unless the running group is that attempt: a restart pushed for
+  /// an attempt that already ended must not hit the next one.
+  void RequestRestart(std::string reason, std::optional<int> only_restart_count = std::nullopt);
 
  private:
   RunResult RunOnLoopThread();

@@ -285,7 +285,7 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
       if (running_attempt != next_attempt - 1) return;
       *context.err << "accelctl launch: restarting the workers on this machine: " << reason << "\n";
       context.err->flush();
-      agent.RequestRestart(reason);
+      agent.RequestRestart(reason, next_attempt - 1);
     };
     callbacks.on_abort = [&](const std::string& reason, int exit_code) {
       {

@@ -6,6 +6,9 @@
 //    default temporary log directory and captured output) until every worker has signalled that it
 //    runs, for 1, 8 and 64 workers, against a bare fork/execve loop of the same workers. Each worker
 //    (bench_worker) writes one byte to an inherited pipe as soon as main() runs.
+//    And the whole command: time from fork+exec of `accelctl launch --cpu --num_processes N --no_python
+//    bench_worker` until every worker runs (the worker signals through a FIFO), against the same bare
+//    fork/exec loop; this includes accelctl's own start-up, config lookup and launch planning.
 // 2. Restart latency: with 8 running workers, rank 0 is told to exit 1; time until all 8 workers of the
 //    next attempt run, minus the time the old group needed to die after the SIGTERM (the grace the
 //    group actually used).
@@ -13,6 +16,7 @@
 // Reports medians and minimums in milliseconds. Not a ctest test: timings on a shared machine are not
 // pass/fail material.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,6 +132,49 @@ double AgentStart(const std::string& worker, int workers) {
   return elapsed;
 }
 
+// fork+exec of `accelctl launch ...` -> every worker running.
+double AccelctlLaunch(const std::string& accelctl, const std::string& worker, int workers, const std::string& scratch) {
+  const std::string fifo = scratch + "/ready.fifo";
+  ::unlink(fifo.c_str());
+  if (::mkfifo(fifo.c_str(), 0600) != 0) std::abort();
+  // Opened first and non-blocking, so that workers' opens for writing never wait.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ::fcntl(reader, F_SETFL, 0);  // then blocking reads
+  const int keep_open = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);  // no EOF between workers
+  const std::string processes = std::to_string(workers);
+  std::vector<std::string> args = {accelctl, "launch", "--cpu", "--num_processes", processes,
+                                   "--num_cpu_threads_per_process", "1", "--mixed_precision", "no",
+                                   "--num_machines", "1", "--dynamo_backend", "no", "--no_python", worker};
+  std::vector<std::string> env_text = {"BENCH_READY_FIFO=" + fifo, "HF_HOME=" + scratch + "/hf",
+                                       "PATH=/usr/bin:/bin", "TMPDIR=" + scratch};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& entry : env_text) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  const double start = NowMs();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ReadBytes(reader, workers);
+  const double elapsed = NowMs() - start;
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  ::close(reader);
+  ::close(keep_open);
+  ::unlink(fifo.c_str());
+  return elapsed;
+}
+
 struct RestartSample {
   double total_ms;  // Rank 0 told to fail -> every worker of the next attempt running.
   double grace_ms;  // SIGTERM sent -> last worker of the old group gone.
@@ -196,6 +243,29 @@ int main(int argc, char** argv) {
     }
     std::printf("%-8d | %8.2f / %-10.2f | %8.2f / %-10.2f | %8.2f / %-10.2f\n", workers, Median(bare), Min(bare),
                 Median(agent), Min(agent), Median(agent) - Median(bare), Min(agent) - Min(bare));
+  }
+
+  const std::string accelctl =
+      (std::filesystem::canonical("/proc/self/exe").parent_path() / "accelctl").string();
+  if (::access(accelctl.c_str(), X_OK) == 0) {
+    char scratch_template[] = "/tmp/accel_bench_XXXXXX";
+    const std::string scratch = ::mkdtemp(scratch_template);
+    std::printf("\nwhole command: `accelctl launch --cpu --num_processes N --no_python bench_worker`\n");
+    std::printf("%-8s | %-21s | %-21s | %-21s\n", "workers", "bare fork/exec", "accelctl launch", "launcher overhead");
+    std::printf("---------+-----------------------+-----------------------+----------------------\n");
+    for (int workers : {1, 8, 64}) {
+      AccelctlLaunch(accelctl, worker, workers, scratch);  // Warm-up.
+      std::vector<double> bare, launch;
+      for (int r = 0; r < reps; ++r) {
+        bare.push_back(BareForkExec(worker, workers));
+        launch.push_back(AccelctlLaunch(accelctl, worker, workers, scratch));
+      }
+      std::printf("%-8d | %8.2f / %-10.2f | %8.2f / %-10.2f | %8.2f / %-10.2f\n", workers, Median(bare), Min(bare),
+                  Median(launch), Min(launch), Median(launch) - Median(bare), Min(launch) - Min(bare));
+    }
+    std::filesystem::remove_all(scratch);
+    std::printf("reference (../shared/reference/measured-accelerate-1.15.md, first worker started after): "
+                "torchrun 3200-3600 ms, accelerate launch 8800-12700 ms\n");
   }
 
   std::printf("\nrestart (8 workers): rank 0 exits 1 -> all 8 workers of attempt 1 running\n");

@@ -194,6 +194,21 @@ TEST_F(LocalAgentTest, RequestRestartStartsANewAttempt) {
   EXPECT_EQ(result.restarts, 1);
 }
 
+TEST_F(LocalAgentTest, RestartTaggedForAnotherAttemptIsIgnored) {
+  options_.max_restarts = 1;
+  LocalAgent agent(options_, ShellFactory(R"(
+    touch "$TEST_DIR/ready.$TORCHELASTIC_RESTART_COUNT.$LOCAL_RANK"
+    sleep 1)"), {}, &console_);
+  std::thread requester([&] {
+    WaitFor([&] { return std::filesystem::exists(dir_.Sub("ready.0.0")) && std::filesystem::exists(dir_.Sub("ready.0.1")); });
+    agent.RequestRestart("meant for an attempt that is not running", 5);
+  });
+  RunResult result = agent.Run();
+  requester.join();
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.restarts, 0);
+}
+
 // Requirement 7: nothing is left behind, including a worker's own children.
 TEST_F(LocalAgentTest, NoZombiesOrLeftoverGrandchildren) {
   std::vector<pid_t> worker_pids;

@@ -203,6 +203,7 @@ TEST_F(LaunchTest, SlurmVariablesFillTheLaunch) {
 }
 
 struct BadCommand {
+  std::string name;
   std::vector<std::string> args;
   int exit_code;
   std::string message_part;
@@ -221,12 +222,13 @@ TEST_P(LaunchBadInputTest, OneLineErrorAndExitCode) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, LaunchBadInputTest,
-    ::testing::Values(BadCommand{{"--num_proc", "2", "x.py"}, 2, "unrecognized arguments: --num_proc"},
-                      BadCommand{{"--cpu"}, 2, "required: training_script"},
-                      BadCommand{{"--num_processes", "two", "x.py"}, 2, "invalid int value: 'two'"},
-                      BadCommand{{"--config_file", "/nonexistent/c.yaml", "x.py"}, 1, "does not exist"},
-                      BadCommand{{"--cpu", "--multi_gpu", "x.py"}, 1, "only use one of"},
-                      BadCommand{{"-m", "--no_python", "x"}, 1, "cannot be used together"}));
+    ::testing::Values(BadCommand{"Abbreviation", {"--num_proc", "2", "x.py"}, 2, "unrecognized arguments: --num_proc"},
+                      BadCommand{"NoScript", {"--cpu"}, 2, "required: training_script"},
+                      BadCommand{"NotAnInt", {"--num_processes", "two", "x.py"}, 2, "invalid int value: 'two'"},
+                      BadCommand{"MissingConfig", {"--config_file", "/nonexistent/c.yaml", "x.py"}, 1, "does not exist"},
+                      BadCommand{"TwoParadigms", {"--cpu", "--multi_gpu", "x.py"}, 1, "only use one of"},
+                      BadCommand{"ModuleAndNoPython", {"-m", "--no_python", "x"}, 1, "cannot be used together"}),
+    [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace
 }  // namespace accel::testing

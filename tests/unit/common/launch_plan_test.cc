@@ -320,6 +320,7 @@ TEST(LaunchPlanTest, ParallelismConfigEnvironment) {
 }
 
 struct InvalidCase {
+  std::string name;
   std::vector<std::string> argv;
   std::string message_part;
 };
@@ -336,18 +337,19 @@ TEST_P(InvalidLaunchTest, FailsBeforeAnythingStarts) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, InvalidLaunchTest,
     ::testing::Values(
-        InvalidCase{{"--cpu", "--multi_gpu", "t.py"}, "only use one of"},
-        InvalidCase{{"--multi_gpu", "--num_processes", "1", "t.py"}, "at least 2 processes"},
-        InvalidCase{{"--use_parallelism_config", "t.py"}, "--use_fsdp"},
-        InvalidCase{{"-m", "--no_python", "x"}, "cannot be used together"},
-        InvalidCase{{"--multi_gpu", "--num_processes", "3", "--num_machines", "2", "--main_process_ip", "h", "t.py"},
+        InvalidCase{"TwoParadigms", {"--cpu", "--multi_gpu", "t.py"}, "only use one of"},
+        InvalidCase{"MultiGpuOneProcess", {"--multi_gpu", "--num_processes", "1", "t.py"}, "at least 2 processes"},
+        InvalidCase{"ParallelismWithoutFsdp", {"--use_parallelism_config", "t.py"}, "--use_fsdp"},
+        InvalidCase{"ModuleAndNoPython", {"-m", "--no_python", "x"}, "cannot be used together"},
+        InvalidCase{"NotAMultiple", {"--multi_gpu", "--num_processes", "3", "--num_machines", "2", "--main_process_ip", "h", "t.py"},
                     "not a multiple"},
-        InvalidCase{{"--multi_gpu", "--num_processes", "2", "--num_machines", "2", "t.py"}, "--main_process_ip"},
-        InvalidCase{{"--num_machines", "2", "--machine_rank", "2", "t.py"}, "--machine_rank 2"},
-        InvalidCase{{"--dynamo_backend", "torhchxla_trace_once", "--num_processes", "1", "t.py"},
+        InvalidCase{"MissingMainProcessIp", {"--multi_gpu", "--num_processes", "2", "--num_machines", "2", "t.py"}, "--main_process_ip"},
+        InvalidCase{"RankOutOfRange", {"--num_machines", "2", "--machine_rank", "2", "t.py"}, "--machine_rank 2"},
+        InvalidCase{"UnknownDynamoBackend", {"--dynamo_backend", "torhchxla_trace_once", "--num_processes", "1", "t.py"},
                     "Unknown dynamo backend"},
-        InvalidCase{{"--rdzv_conf", "timeout", "--num_processes", "1", "t.py"}, "key=value"},
-        InvalidCase{{"--tpu", "--num_processes", "1", "t.py"}, "TPU"}));
+        InvalidCase{"BadRdzvConf", {"--rdzv_conf", "timeout", "--num_processes", "1", "t.py"}, "key=value"},
+        InvalidCase{"Tpu", {"--tpu", "--num_processes", "1", "t.py"}, "TPU"}),
+    [](const auto& param_info) { return param_info.param.name; });
 
 TEST(LaunchPlanTest, BusyPortOnOneMachinePicksAFreeOne) {
   HostFacts host = Host(2);
