@@ -53,6 +53,18 @@ absl::StatusOr<RunDirectory> RunDirectory::Create(const std::string& log_root, c
   return dir;
 }
 
+absl::StatusOr<RunDirectory> RunDirectory::AtPath(const std::string& run_dir) {
+  std::error_code ec;
+  if (fs::exists(run_dir, ec) && !fs::is_directory(run_dir, ec)) {
+    return absl::FailedPreconditionError(common::StrCat("run directory ", run_dir, " exists and is not a directory"));
+  }
+  fs::create_directories(run_dir, ec);
+  if (ec) return absl::InternalError(common::StrCat("cannot create run directory ", run_dir, ": ", ec.message()));
+  RunDirectory dir;
+  dir.run_dir_ = run_dir;
+  return dir;
+}
+
 RunDirectory::RunDirectory(RunDirectory&& other) noexcept
     : run_dir_(std::move(other.run_dir_)), temp_root_(std::move(other.temp_root_)) {
   other.run_dir_.clear();

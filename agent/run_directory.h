@@ -22,6 +22,9 @@ class RunDirectory {
   static absl::StatusOr<RunDirectory> Create(const std::string& log_root, const std::string& run_id,
                                              const std::string& tmp_dir);
 
+  /// Uses `run_dir` itself (created with its parents if missing) as the run directory.
+  static absl::StatusOr<RunDirectory> AtPath(const std::string& run_dir);
+
   RunDirectory(RunDirectory&& other) noexcept;
   RunDirectory& operator=(RunDirectory&& other) noexcept;
   RunDirectory(const RunDirectory&) = delete;

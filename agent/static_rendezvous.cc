@@ -376,10 +376,10 @@ void RendezvousClient::ReadLoop() {
       } else if (type == "start") {
         absl::MutexLock lock(&mu_);
         started_ = RendezvousRound{.attempt = message.value("attempt", 0),
-                                   .base_rank = message.value("base_rank", 0),
-                                   .world_size = message.value("world_size", 0),
-                                   .group_rank = message.value("group_rank", 0),
-                                   .group_world_size = message.value("group_world_size", 0)};
+                                   .layout = GroupLayout{.base_rank = message.value("base_rank", 0),
+                                                         .world_size = message.value("world_size", 0),
+                                                         .group_rank = message.value("group_rank", 0),
+                                                         .group_world_size = message.value("group_world_size", 0)}};
       } else if (type == "restart") {
         if (callbacks_.on_restart) callbacks_.on_restart(message.value("attempt", 0), message.value("reason", std::string()));
       } else if (type == "finish") {

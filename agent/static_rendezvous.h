@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/launch_runner.h"
 #include "common/unique_fd.h"
 
 namespace accel::agent {
@@ -56,10 +57,7 @@ class RendezvousServer {
 /// What the server assigned to this machine for one attempt.
 struct RendezvousRound {
   int attempt = 0;
-  int base_rank = 0;  // global rank of this machine's local rank 0
-  int world_size = 0;
-  int group_rank = 0;
-  int group_world_size = 0;
+  GroupLayout layout;
 };
 
 struct RendezvousClientOptions {

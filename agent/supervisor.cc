@@ -54,7 +54,9 @@ void Supervisor::Start() {
     Finish(absl::InvalidArgumentError("no worker command factory"));
     return;
   }
-  auto dir = RunDirectory::Create(options_.log_root, options_.run_id, options_.tmp_dir);
+  restart_count_ = options_.first_restart_count;
+  auto dir = options_.run_dir.empty() ? RunDirectory::Create(options_.log_root, options_.run_id, options_.tmp_dir)
+                                      : RunDirectory::AtPath(options_.run_dir);
   if (!dir.ok()) {
     Finish(dir.status());
     return;
@@ -80,7 +82,8 @@ void Supervisor::BeginAttempt() {
     }
   }
 
-  const bool frame_lines = options_.local_world_size > 1 || !options_.line_prefix_template.empty();
+  const bool frame_lines =
+      options_.local_world_size > 1 || !options_.line_prefix_template.empty() || options_.unprefixed_lines;
   std::vector<WorkerLaunch> launches;
   launches.reserve(static_cast<size_t>(options_.local_world_size));
   for (int rank = 0; rank < options_.local_world_size; ++rank) {
@@ -93,8 +96,10 @@ void Supervisor::BeginAttempt() {
       launch.stderr_log = common::StrCat(attempt_.RankDir(rank), "/stderr.log");
     }
     launch.error_file = attempt_.ErrorFile(rank);
-    launch.line_prefix =
-        ExpandLinePrefix(options_.line_prefix_template, options_.role, options_.base_rank + rank, rank);
+    if (!options_.unprefixed_lines) {
+      launch.line_prefix =
+          ExpandLinePrefix(options_.line_prefix_template, options_.role, options_.base_rank + rank, rank);
+    }
     launch.frame_lines = frame_lines;
     launches.push_back(std::move(launch));
   }
@@ -146,7 +151,7 @@ void Supervisor::HandleGroupDone(WorkerGroup::Outcome outcome) {
   if (outcome == WorkerGroup::Outcome::kWorkerFailed && hooks_.on_group_failure) {
     hooks_.on_group_failure(attempt_, result_.failures);
   }
-  const int remaining = options_.max_restarts - restart_count_;
+  const int remaining = options_.max_restarts - (restart_count_ - options_.first_restart_count);
   if (remaining > 0) {
     const std::string why = outcome == WorkerGroup::Outcome::kWorkerFailed
                                 ? common::StrCat("local rank ", result_.failures.front().local_rank, " failed")

@@ -65,6 +65,13 @@ struct SupervisorOptions {
   // disabled. Otherwise torchrun's layout <log_root>/<run_id>_<random>/attempt_<n>/<local_rank>/.
   std::string log_root;
   std::string run_id = "none";
+  // When set, attempts go exactly under this directory (created if missing) instead of a fresh
+  // <log_root>/<run_id>_<random>: a job that is started one attempt at a time (acceld) keeps one run
+  // directory.
+  std::string run_dir;
+  // The restart count of the first attempt (acceld starts attempt N of a job as a fresh run).
+  // max_restarts counts from here.
+  int first_restart_count = 0;
   std::string tmp_dir = "/tmp";  // The caller's $TMPDIR (library code does not read the environment).
 
   // Per local rank; empty means every stream is kConsole. See ResolveOutputTargets().
@@ -76,6 +83,9 @@ struct SupervisorOptions {
   // ${local_rank}. Empty: "[${role_name}${local_rank}]:". Lines are prefixed when local_world_size > 1
   // or a template is given; a single worker without a template passes its bytes through unchanged.
   std::string line_prefix_template;
+  // Give the console sink whole lines without any prefix, even from a single worker (acceld, whose
+  // sink labels lines with their rank itself).
+  bool unprefixed_lines = false;
   absl::Duration output_idle_flush = absl::Seconds(1);  // Partial console lines wait at most this long.
 
   // Read SIGINT/SIGTERM/SIGHUP/SIGQUIT (and SIGCHLD) through a signalfd on the loop thread and stop the

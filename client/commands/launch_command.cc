@@ -26,92 +26,6 @@
 namespace accel::client {
 namespace {
 
-// A TCP connect to 127.0.0.1:port that succeeds means something listens there (accelerate's check).
-bool LocalPortInUse(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool in_use = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
-  ::close(fd);
-  return in_use;
-}
-
-// A port the kernel considers free right now (bind to 0, read it back).
-int FreeLocalPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 29500;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_ANY);
-  socklen_t length = sizeof(address);
-  int port = 29500;
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-std::optional<std::string> FindOnPath(const common::Environment& env, const std::string& program) {
-  const std::string path = env.Get("PATH").value_or("/usr/local/bin:/usr/bin:/bin");
-  for (std::string_view dir : common::StrSplit(path, ':')) {
-    if (dir.empty()) continue;
-    const std::filesystem::path candidate = std::filesystem::path(dir) / program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return std::nullopt;
-}
-
-// GPUs without loading NVML when the driver's procfs files answer (NVML's init costs tens of ms).
-common::GpuInventory ProbeGpusQuickly(const common::Environment& env) {
-  common::GpuProbeOptions options = common::GpuProbeOptionsFromEnv(env);
-  common::GpuProbeOptions procfs_only = options;
-  procfs_only.nvml_library.clear();
-  common::GpuInventory gpus = common::ProbeGpus(procfs_only);
-  if (gpus.source != common::GpuInventory::Source::kNone) return gpus;
-  return common::ProbeGpus(options);
-}
-
-common::HostFacts CollectHostFacts(const CommandContext& context) {
-  common::HostFacts host;
-  host.env = context.env;
-  host.gpus = ProbeGpusQuickly(context.env);
-  host.physical_cores = common::PhysicalCoreCount();
-  std::error_code error;
-  host.working_dir = std::filesystem::current_path(error);
-  host.port_in_use = LocalPortInUse;
-  host.free_port = FreeLocalPort;
-  host.find_program = [env = context.env](const std::string& program) { return FindOnPath(env, program); };
-  return host;
-}
-
-absl::StatusOr<agent::SupervisorOptions> SupervisorOptionsFor(const common::LaunchPlan& plan,
-                                                              const common::Environment& env) {
-  agent::SupervisorOptions options;
-  options.local_world_size = plan.nproc_per_node;
-  options.base_rank = plan.machine_rank * plan.nproc_per_node;
-  options.host = common::HostName();
-  options.role = plan.role;
-  options.max_restarts = plan.max_restarts;
-  options.monitor_interval = absl::Seconds(plan.monitor_interval);
-  options.stop_grace = absl::Seconds(plan.stop_timeout);
-  options.restart_backoff = absl::Seconds(plan.restart_backoff);
-  options.log_root = plan.log_dir.value_or("");
-  options.run_id = plan.run_id;
-  options.tmp_dir = env.GetNonEmpty("TMPDIR").value_or("/tmp");
-  ASSIGN_OR_RETURN(auto tee, agent::ParseStdSpec(plan.tee, plan.nproc_per_node));
-  ASSIGN_OR_RETURN(auto redirects, agent::ParseStdSpec(plan.redirects, plan.nproc_per_node));
-  options.output_targets = agent::ResolveOutputTargets(tee, redirects, plan.nproc_per_node);
-  // The simple launcher's single worker writes straight to our terminal, as with accelerate.
-  options.capture_output = plan.launcher != common::LauncherKind::kSimple;
-  options.line_prefix_template = env.Get("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE").value_or("");
-  return options;
-}
-
 // A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that arrived while the main thread waited for other
 // machines; they are blocked, so they wait here until taken. 0 when none.
 int TakePendingStopSignal() {
@@ -173,13 +87,6 @@ absl::StatusOr<std::unique_ptr<agent::RendezvousServer>> StartRendezvousServer(c
   return agent::RendezvousServer::Start(bind_address, port, plan.num_machines, plan.max_restarts);
 }
 
-std::vector<std::string> ToEnvp(const std::map<std::string, std::string>& env) {
-  std::vector<std::string> envp;
-  envp.reserve(env.size());
-  for (const auto& [key, value] : env) envp.push_back(key + "=" + value);
-  return envp;
-}
-
 }  // namespace
 
 int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
@@ -215,22 +122,20 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
     config = std::move(loaded->config);
   }
 
-  const common::HostFacts host = CollectHostFacts(context);
+  std::error_code cwd_error;
+  const common::HostFacts host = agent::CollectHostFacts(context.env, std::filesystem::current_path(cwd_error));
   auto plan = common::PlanLaunch(*std::move(launch_args), config, host);
   if (!plan.ok()) return ReportError(context, "launch", plan.status());
   for (const auto& warning : plan->warnings) *context.err << warning << "\n";
   context.err->flush();
 
-  auto options = SupervisorOptionsFor(*plan, context.env);
+  auto options = agent::SupervisorOptionsFor(*plan, context.env);
   if (!options.ok()) return ReportError(context, "launch", options.status(), /*usage_error=*/true);
   const common::LaunchPlan& launch = *plan;
   const bool several_machines = launch.num_machines > 1 && launch.launcher != common::LauncherKind::kSimple;
 
   // This machine's place in the job; the rendezvous may change it before each attempt.
-  agent::RendezvousRound round{.base_rank = launch.machine_rank * launch.nproc_per_node,
-                               .world_size = launch.nproc_per_node * launch.num_machines,
-                               .group_rank = launch.machine_rank,
-                               .group_world_size = launch.num_machines};
+  agent::GroupLayout layout = agent::LayoutFromPlan(launch);
   std::unique_ptr<agent::RendezvousServer> server;
   std::unique_ptr<agent::RendezvousClient> client;
   const absl::Duration rdzv_timeout = RdzvTimeout(launch);
@@ -244,7 +149,9 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
   if (several_machines) {
     hooks.before_attempt = [&](const agent::AttemptInfo& attempt) -> absl::Status {
       if (attempt.restart_count > 0) {
-        ASSIGN_OR_RETURN(round, client->Join(attempt.restart_count, absl::Now() + rdzv_timeout, nullptr));
+        ASSIGN_OR_RETURN(const agent::RendezvousRound round,
+                         client->Join(attempt.restart_count, absl::Now() + rdzv_timeout, nullptr));
+        layout = round.layout;
       }
       running_attempt = attempt.restart_count;
       return absl::OkStatus();
@@ -257,18 +164,12 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
                             root.ShellExitCode());
     };
   }
-  agent::LocalAgent agent(*options, [&](int local_rank, const agent::AttemptInfo& attempt) {
-    common::WorkerRank rank;
-    rank.local_rank = local_rank;
-    rank.local_world_size = launch.nproc_per_node;
-    rank.group_rank = round.group_rank;
-    rank.group_world_size = round.group_world_size;
-    rank.rank = round.base_rank + local_rank;
-    rank.world_size = round.world_size;
-    rank.restart_count = attempt.restart_count;
-    rank.error_file = attempt.ErrorFile(local_rank);
-    return agent::WorkerCommand{.argv = launch.argv, .env = ToEnvp(common::WorkerEnvironment(launch, rank))};
-  }, hooks);
+  agent::LocalAgent agent(
+      *options,
+      [&](int local_rank, const agent::AttemptInfo& attempt) {
+        return agent::WorkerCommandFor(launch, layout, local_rank, attempt);
+      },
+      hooks);
 
   if (several_machines) {
     auto port = RdzvPort(launch);
@@ -308,7 +209,7 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
     client = *std::move(connected);
     auto first_round = client->Join(0, deadline, cancelled);
     if (!first_round.ok()) return interrupted ? 128 + interrupted : ReportError(context, "launch", first_round.status());
-    round = *first_round;
+    layout = first_round->layout;
   }
 
   agent::RunResult result = agent.Run();

@@ -109,7 +109,8 @@ TEST_F(LaunchTest, FailedGroupRestartsWithRestartCountIncremented) {
   const ProcessResult result =
       RunProcess(Launch({"--cpu", "--num_processes", "2", "--max_restarts", "2", "--no_python"}, {"1", "0", "3"}), BaseEnv());
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  for (const char* name : {"env.0.0", "env.1.0", "env.0.1", "env.1.1"}) {
+  // Rank 0 of attempt 0 may be stopped before it records anything: only rank 1's failure is certain.
+  for (const char* name : {"env.1.0", "env.0.1", "env.1.1"}) {
     EXPECT_TRUE(std::filesystem::exists(out() / name)) << name;
   }
   EXPECT_FALSE(std::filesystem::exists(out() / "env.0.2"));
