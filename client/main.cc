@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "client/commands/cluster_commands.h"
 #include "client/commands/command.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
@@ -32,6 +33,10 @@ constexpr Subcommand kSubcommands[] = {
      accel::client::RunEstimateMemoryCommand},
     {"tpu-config", "Run setup commands on every worker of a TPU pod", accel::client::RunTpuConfigCommand},
     {"test", "Check the distributed setup with the built-in self-test", accel::client::RunTestCommand},
+    {"status", "Show the cluster's jobs, or one job (acceld coordinator)", accel::client::RunStatusCommand},
+    {"logs", "Print a cluster job's worker output", accel::client::RunLogsCommand},
+    {"stop", "Cancel a cluster job on every node", accel::client::RunStopCommand},
+    {"nodes", "List the nodes registered with the coordinator", accel::client::RunNodesCommand},
 };
 
 std::string Usage() {
@@ -104,7 +109,7 @@ int main(int argc, char** argv) {
     std::cerr << "accelctl: error: unrecognized arguments: " << first << "\n";
   } else {
     std::cerr << "accelctl: error: invalid choice: '" << first
-              << "' (choose from 'config', 'env', 'launch', 'estimate-memory', 'tpu-config', 'test')\n";
+              << "' (choose from 'config', 'env', 'launch', 'estimate-memory', 'tpu-config', 'test', 'status', 'logs', 'stop', 'nodes')\n";
   }
   return accel::client::kExitUsage;
 }

@@ -1,38 +1,122 @@
-// acceld: the per-node agent. For now it answers --help and --version; the control plane comes with
-// the daemon issue.
-#include <cstdio>
-#include <cstring>
-#include <string_view>
+// acceld: the per-node agent (and, on the rank-0 node or as its own process, the coordinator).
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "agent/signal_watcher.h"
+#include "common/host/gpu_probe.h"
+#include "common/host/host_info.h"
+#include "common/strings.h"
 #include "common/version.h"
+#include "daemon/acceld_config.h"
+#include "daemon/node/node_agent.h"
+#include "daemon/rpc/agent_service.h"
+#include "daemon/rpc/coordinator_link.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
-constexpr std::string_view kUsage =
-    "usage: acceld [--config FILE] [--help] [--version]\n"
-    "\n"
-    "The accel node agent: supervises training workers on this node and serves the cluster\n"
-    "control plane. Configuration: /etc/accel/acceld.yaml.\n"
-    "\n"
-    "options:\n"
-    "  -h, --help     show this help message and exit\n"
-    "  --version      print the version and exit\n"
-    "  --config FILE  agent configuration file (default /etc/accel/acceld.yaml)\n";
+using accel::daemon::AcceldConfig;
+using accel::daemon::AcceldRole;
+
+// Static facts about this node, reported at registration and in GetStatus.
+accel::common::NodeInfo DescribeNode(const AcceldConfig& config, const accel::common::GpuInventory& gpus) {
+  accel::common::NodeInfo node;
+  node.name = config.node_name;
+  node.agent_address = config.advertise_address;
+  node.gpus = gpus.count();
+  node.cpus = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  for (const auto& gpu : gpus.devices) node.gpu_names.push_back(gpu.name);
+  node.version = ACCEL_VERSION;
+  node.alive = true;
+  return node;
+}
+
+// A unix socket's folder must exist and a stale socket file from a previous run must go.
+bool PrepareUnixSocket(const std::string& address) {
+  if (!address.starts_with("unix:")) return true;
+  const std::filesystem::path path = address.substr(5);
+  std::error_code error;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), error);
+  if (std::filesystem::is_socket(path, error)) std::filesystem::remove(path, error);
+  return !std::filesystem::exists(path, error);
+}
+
+int Fail(const std::string& message) {
+  std::cerr << message << "\n";
+  return 1;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::fwrite(kUsage.data(), 1, kUsage.size(), stdout);
-      return 0;
-    }
-    if (arg == "--version") {
-      std::printf("acceld %s\n", ACCEL_VERSION);
-      return 0;
-    }
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("acceld"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e acceld %l: %v");
+  // Before any thread exists: the workers' supervisors and this thread read signals synchronously.
+  if (auto status = accel::agent::BlockSupervisorSignals(); !status.ok()) return Fail(std::string(status.message()));
+
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  auto command_line = accel::daemon::ParseAcceldCommandLine(args);
+  if (!command_line.ok()) {
+    std::cerr << command_line.status().message() << "\n";
+    return command_line.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  std::fprintf(stderr, "acceld: the node daemon is not implemented yet; only --help and --version work\n");
-  return 1;
+  if (command_line->help) {
+    std::cout << accel::daemon::AcceldUsage();
+    return 0;
+  }
+  if (command_line->version) {
+    std::cout << "acceld " << ACCEL_VERSION << "\n";
+    return 0;
+  }
+  const AcceldConfig& config = command_line->config;
+  const bool runs_agent = config.role != AcceldRole::kCoordinator;
+
+  const auto gpus = accel::common::ProbeGpus(accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess()));
+  const accel::common::NodeInfo node = DescribeNode(config, gpus);
+  std::unique_ptr<accel::daemon::NodeAgent> node_agent;
+  std::unique_ptr<accel::daemon::AgentServiceImpl> agent_service;
+  if (runs_agent) {
+    node_agent = std::make_unique<accel::daemon::NodeAgent>(
+        accel::daemon::NodeAgentOptions{.node_name = config.node_name, .log_root = config.log_root});
+    agent_service = std::make_unique<accel::daemon::AgentServiceImpl>(*node_agent, [node] { return node; });
+  }
+
+  grpc::ServerBuilder builder;
+  for (const auto& address : config.listen) {
+    if (!PrepareUnixSocket(address)) return Fail(accel::common::StrCat("acceld: cannot use ", address, ": a file is in the way"));
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  }
+  if (agent_service) builder.RegisterService(agent_service.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return Fail(accel::common::StrCat("acceld: cannot listen on ", accel::common::StrJoin(config.listen, ", ")));
+  for (const auto& address : config.listen) {
+    if (address.starts_with("unix:")) ::chmod(address.substr(5).c_str(), 0660);
+  }
+  spdlog::info("node {} serving on {}", config.node_name, accel::common::StrJoin(config.listen, ", "));
+
+  std::unique_ptr<accel::daemon::CoordinatorLink> link;
+  if (runs_agent) {
+    const std::string coordinator = config.coordinator.empty() ? config.listen.front() : config.coordinator;
+    link = std::make_unique<accel::daemon::CoordinatorLink>(
+        coordinator, [node] { return node; }, [&node_agent] { return node_agent->RunningGroups(); },
+        config.heartbeat_interval);
+    link->Start();
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&stop_signals, signal);
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  spdlog::info("stopping on signal {}", received);
+  link.reset();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  node_agent.reset();  // stops every worker group
+  return 0;
 }

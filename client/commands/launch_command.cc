@@ -15,6 +15,7 @@
 #include "agent/signal_watcher.h"
 #include "agent/static_rendezvous.h"
 #include "agent/std_spec.h"
+#include "client/commands/cluster_commands.h"
 #include "client/commands/command.h"
 #include "common/host/gpu_probe.h"
 #include "common/host/host_info.h"
@@ -103,6 +104,15 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
   auto launch_args = common::ParseLaunchArgs(parser, args);
   if (!launch_args.ok()) return ReportError(context, "launch", launch_args.status(), /*usage_error=*/true);
 
+  if (auto cluster = ClusterAddress(context, *launch_args)) {
+    return RunClusterLaunch(context, args, *launch_args, *cluster);
+  }
+  if (launch_args->ns.contains("min_machines")) {
+    return ReportError(context, "launch",
+                       absl::InvalidArgumentError("--num_machines MIN:MAX (elastic) needs --cluster: a static "
+                                                  "launch runs a fixed number of machines"),
+                       /*usage_error=*/true);
+  }
   auto slurm = common::ApplySlurmEnvironment(*launch_args, context.env);
   if (!slurm.ok()) return ReportError(context, "launch", slurm.status());
   if (!slurm->empty()) *context.err << "accelctl launch: SLURM allocation: " << common::StrJoin(*slurm, ", ") << "\n";

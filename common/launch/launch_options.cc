@@ -54,7 +54,7 @@ std::vector<Row> Rows() {
       {"tpu", F, S, "false", kHardware, "Whether or not this should launch a TPU training."},
       {"mixed_precision", V, S, "null", kResource, "Whether or not to use mixed precision training.", {"no", "fp16", "bf16", "fp8"}},
       {"num_processes", V, I, "null", kResource, "The total number of processes to be launched in parallel."},
-      {"num_machines", V, I, "null", kResource, "The total number of machines used in this training."},
+      {"num_machines", V, S, "null", kResource, "The total number of machines used in this training (MIN:MAX with --cluster: elastic)."},
       {"num_cpu_threads_per_process", V, I, "null", kResource, "The number of CPU threads per process (OMP_NUM_THREADS)."},
       {"enable_cpu_affinity", F, S, "false", kResource, "Whether or not CPU affinity and balancing should be enabled. Currently only supported on NVIDIA hardware."},
       {"dynamo_backend", V, S, "null", kResource, "Choose a backend to optimize your training with dynamo.", dynamo_backends},
@@ -176,6 +176,10 @@ std::vector<Row> Rows() {
       {"redirects", V, S, "\"0\"", kAccel, "Redirect std streams into log files only (torchrun syntax: 0-3 or rank:value,...)."},
       {"stop_timeout", V, D, "30", kAccel, "Seconds a worker group gets between SIGTERM and SIGKILL when it is stopped."},
       {"restart_backoff", V, D, "0", kAccel, "Seconds to wait before restarting a failed worker group (also rdzv_conf restart_backoff=S)."},
+      {"cluster", V, S, "null", kAccel, "Submit to the acceld coordinator at this address (unix:PATH or HOST:PORT; also $ACCEL_CLUSTER) instead of running here."},
+      {"nodes", V, S, "null", kAccel, "With --cluster: run on exactly these nodes (comma-separated names)."},
+      {"detach", F, S, "false", kAccel, "With --cluster: print the job id and return instead of following the job."},
+      {"rank", V, I, "null", kAccel, "With --cluster: show only this rank's output."},
   };
 }
 
@@ -207,6 +211,18 @@ ConfigValue TypedValue(const ArgSpec& spec, const std::string& text) {
       break;
   }
   return ConfigValue(text);
+}
+
+absl::StatusOr<ConfigValue> ParseMachineCount(const std::string& text, ConfigValue& ns) {
+  const size_t colon = text.find(':');
+  const auto max = ParseInt64(colon == std::string::npos ? text : text.substr(colon + 1));
+  const auto min = colon == std::string::npos ? max : ParseInt64(text.substr(0, colon));
+  if (!min || !max || *min < 1 || *max < *min) {
+    return absl::InvalidArgumentError(StrCat("accelctl launch: error: argument --num_machines: invalid value '", text,
+                                             "' (expected N or MIN:MAX with 1 <= MIN <= MAX)"));
+  }
+  if (colon != std::string::npos) ns["min_machines"] = *min;
+  return ConfigValue(*max);
 }
 
 }  // namespace
@@ -247,7 +263,14 @@ absl::StatusOr<LaunchArgs> ParseLaunchArgs(const ArgParser& parser, std::span<co
         if (parsed.Flag(name)) value = true;
         break;
       case ArgKind::kValue:
-        if (auto text = parsed.Value(name)) value = TypedValue(option.spec, *text);
+        if (auto text = parsed.Value(name)) {
+          if (name == "num_machines") {
+            // N, or MIN:MAX for an elastic cluster job: held as MAX, with MIN in "min_machines".
+            ASSIGN_OR_RETURN(value, ParseMachineCount(*text, launch.ns));
+          } else {
+            value = TypedValue(option.spec, *text);
+          }
+        }
         break;
       case ArgKind::kAppend:
       case ArgKind::kAppendMany:

@@ -1,0 +1,157 @@
+#include "client/remote/coordinator_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "accel/v1/coordinator.grpc.pb.h"
+#include "common/strings.h"
+#include "proto/convert/convert.h"
+
+namespace accel::client {
+namespace {
+
+constexpr auto kUnaryTimeout = std::chrono::seconds(10);
+
+std::unique_ptr<grpc::ClientContext> UnaryContext() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + kUnaryTimeout);
+  return context;
+}
+
+}  // namespace
+
+CoordinatorClient::CoordinatorClient(std::string address)
+    : address_(std::move(address)), channel_(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())) {}
+
+CoordinatorClient::~CoordinatorClient() = default;
+
+absl::Status CoordinatorClient::Error(const std::string& what, int code, const std::string& message) const {
+  const auto status_code = static_cast<absl::StatusCode>(code);
+  if (status_code == absl::StatusCode::kUnavailable || status_code == absl::StatusCode::kDeadlineExceeded) {
+    return absl::UnavailableError(common::StrCat("cannot reach the coordinator at ", address_, " (", message, ")"));
+  }
+  return absl::Status(status_code, message.empty() ? what : message);
+}
+
+absl::StatusOr<std::vector<common::JobRecord>> CoordinatorClient::ListJobs() {
+  auto stub = v1::CoordinatorService::NewStub(channel_);
+  v1::ListJobsResponse response;
+  auto context = UnaryContext();
+  const grpc::Status status = stub->ListJobs(context.get(), v1::ListJobsRequest(), &response);
+  if (!status.ok()) return Error("ListJobs", status.error_code(), status.error_message());
+  std::vector<common::JobRecord> jobs;
+  for (const auto& job : response.jobs()) {
+    auto record = wire::FromProto(job);
+    if (record.ok()) jobs.push_back(*std::move(record));
+  }
+  return jobs;
+}
+
+absl::StatusOr<common::JobRecord> CoordinatorClient::GetJob(const std::string& job_id) {
+  auto stub = v1::CoordinatorService::NewStub(channel_);
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job response;
+  auto context = UnaryContext();
+  const grpc::Status status = stub->GetJob(context.get(), request, &response);
+  if (!status.ok()) return Error("GetJob", status.error_code(), status.error_message());
+  return wire::FromProto(response);
+}
+
+absl::StatusOr<common::JobRecord> CoordinatorClient::CancelJob(const std::string& job_id) {
+  auto stub = v1::CoordinatorService::NewStub(channel_);
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::CancelJobResponse response;
+  auto context = UnaryContext();
+  const grpc::Status status = stub->CancelJob(context.get(), request, &response);
+  if (!status.ok()) return Error("CancelJob", status.error_code(), status.error_message());
+  return wire::FromProto(response.job());
+}
+
+absl::StatusOr<std::vector<common::NodeInfo>> CoordinatorClient::ListNodes() {
+  auto stub = v1::CoordinatorService::NewStub(channel_);
+  v1::ListNodesResponse response;
+  auto context = UnaryContext();
+  const grpc::Status status = stub->ListNodes(context.get(), v1::ListNodesRequest(), &response);
+  if (!status.ok()) return Error("ListNodes", status.error_code(), status.error_message());
+  std::vector<common::NodeInfo> nodes;
+  for (const auto& node : response.nodes()) {
+    auto info = wire::FromProto(node);
+    if (info.ok()) nodes.push_back(*std::move(info));
+  }
+  return nodes;
+}
+
+std::unique_ptr<grpc::ClientContext> CoordinatorClient::NewStreamContext() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  absl::MutexLock lock(&mu_);
+  active_ = context.get();
+  if (cancelled_) context->TryCancel();
+  return context;
+}
+
+void CoordinatorClient::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (active_ != nullptr) active_->TryCancel();
+}
+
+absl::Status CoordinatorClient::SubmitJob(const common::JobSpec& spec,
+                                          const std::function<void(const common::JobEvent&)>& on_event) {
+  auto stub = v1::CoordinatorService::NewStub(channel_);
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = wire::ToProto(spec);
+  auto context = NewStreamContext();
+  auto reader = stub->SubmitJob(context.get(), request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) on_event(wire::FromProto(event));
+  const grpc::Status status = reader->Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    active_ = nullptr;
+  }
+  if (!status.ok()) return Error("SubmitJob", status.error_code(), status.error_message());
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorClient::WatchJob(const std::string& job_id, bool logs, int rank,
+                                         const std::function<void(const common::JobEvent&)>& on_event) {
+  auto stub = v1::CoordinatorService::NewStub(channel_);
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  request.set_logs(logs);
+  request.set_rank(rank);
+  auto context = NewStreamContext();
+  auto reader = stub->WatchJob(context.get(), request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) on_event(wire::FromProto(event));
+  const grpc::Status status = reader->Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    active_ = nullptr;
+  }
+  if (!status.ok()) return Error("WatchJob", status.error_code(), status.error_message());
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorClient::StreamLogs(const std::string& job_id, bool follow, int rank,
+                                           const std::function<void(const common::LogLine&)>& on_line) {
+  auto stub = v1::CoordinatorService::NewStub(channel_);
+  v1::StreamLogsRequest request;
+  request.set_job_id(job_id);
+  request.set_follow(follow);
+  request.set_rank(rank);
+  auto context = NewStreamContext();
+  auto reader = stub->StreamLogs(context.get(), request);
+  v1::LogLine line;
+  while (reader->Read(&line)) on_line(wire::FromProto(line));
+  const grpc::Status status = reader->Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    active_ = nullptr;
+  }
+  if (!status.ok()) return Error("StreamLogs", status.error_code(), status.error_message());
+  return absl::OkStatus();
+}
+
+}  // namespace accel::client

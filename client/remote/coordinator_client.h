@@ -1,0 +1,58 @@
+// CoordinatorClient: accelctl's side of the coordinator service, returning domain types. The only
+// client code that sees gRPC or proto.
+//
+// Thread-compatible, except Cancel(), which any thread may call to end the stream in progress.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/types/cluster_types.h"
+
+namespace grpc {
+class Channel;
+class ClientContext;
+}  // namespace grpc
+
+namespace accel::client {
+
+class CoordinatorClient {
+ public:
+  /// `address`: unix:PATH or HOST:PORT. Connects lazily; calls fail with Unavailable, naming the
+  /// address, when nothing answers.
+  explicit CoordinatorClient(std::string address);
+  ~CoordinatorClient();
+
+  absl::StatusOr<std::vector<common::JobRecord>> ListJobs();
+  absl::StatusOr<common::JobRecord> GetJob(const std::string& job_id);
+  absl::StatusOr<common::JobRecord> CancelJob(const std::string& job_id);
+  absl::StatusOr<std::vector<common::NodeInfo>> ListNodes();
+
+  /// Submits and follows the job until it ends (or Cancel()); every event goes to `on_event`.
+  absl::Status SubmitJob(const common::JobSpec& spec, const std::function<void(const common::JobEvent&)>& on_event);
+  /// Follows an existing job.
+  absl::Status WatchJob(const std::string& job_id, bool logs, int rank,
+                        const std::function<void(const common::JobEvent&)>& on_event);
+  /// The job's log lines so far, then (with `follow`) new ones until it ends.
+  absl::Status StreamLogs(const std::string& job_id, bool follow, int rank,
+                          const std::function<void(const common::LogLine&)>& on_line);
+
+  /// Ends the stream in progress (its call returns Cancelled). Thread-safe.
+  void Cancel();
+
+ private:
+  std::unique_ptr<grpc::ClientContext> NewStreamContext();
+  absl::Status Error(const std::string& what, int code, const std::string& message) const;
+
+  const std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  absl::Mutex mu_;
+  grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace accel::client

@@ -1,0 +1,49 @@
+// AcceldConfig: acceld's settings from /etc/accel/acceld.yaml, every key also a flag
+// (`--heartbeat_interval 2` = `heartbeat_interval: 2`), parsed once into an immutable value.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace accel::daemon {
+
+enum class AcceldRole {
+  kAgent,        // runs workers; registers with `coordinator`
+  kCoordinator,  // only the coordinator (can restart without touching any worker)
+  kBoth,         // the rank-0 node's default: agent and coordinator in one process
+};
+
+struct AcceldConfig {
+  AcceldRole role = AcceldRole::kAgent;
+  std::string node_name;                      // default: the host name
+  std::vector<std::string> listen = {"unix:/run/accel/acceld.sock"};  // gRPC addresses: unix:PATH or HOST:PORT
+  std::string advertise_address;              // what the coordinator dials to reach this agent (default: the first TCP listen address, else the first)
+  std::string coordinator;                    // the coordinator's address (agents); default for role both: this process
+  std::string log_root = "/var/log/accel";    // workers' logs: <log_root>/<job>/attempt_<n>/<local_rank>/
+  std::string state_dir = "/var/lib/accel";   // the coordinator's job records
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration heartbeat_timeout = absl::Seconds(5);
+  int metrics_port = 0;                       // 0: no /metrics endpoint
+};
+
+/// `acceld` arguments (without argv[0]): `--config FILE` loads YAML first, flags then override.
+/// InvalidArgument names the flag or key and the value; `help` is set for -h/--help, `version` for
+/// --version.
+struct AcceldCommandLine {
+  AcceldConfig config;
+  bool help = false;
+  bool version = false;
+};
+absl::StatusOr<AcceldCommandLine> ParseAcceldCommandLine(std::span<const std::string> args);
+
+std::string AcceldUsage();
+
+/// Refuses listen addresses that are neither a unix socket nor loopback TCP: until control-plane
+/// authentication exists, acceld must not be reachable from other machines.
+absl::Status ValidateListenAddresses(const AcceldConfig& config);
+
+}  // namespace accel::daemon

@@ -1,0 +1,268 @@
+#include "daemon/node/node_agent.h"
+
+#include <csignal>
+
+#include "absl/time/clock.h"
+#include "agent/launch_runner.h"
+#include "agent/local_agent.h"
+#include "common/config/cluster_config.h"
+#include "common/launch/launch_options.h"
+#include "common/launch/launch_plan.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+
+namespace accel::daemon {
+namespace {
+
+int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
+
+absl::StatusOr<std::optional<common::ClusterConfig>> ConfigFromSpec(const common::JobSpec& spec) {
+  if (spec.config_text.empty()) return std::optional<common::ClusterConfig>();
+  const std::string name = spec.config_name.empty() ? "submitted config" : spec.config_name;
+  auto parsed = name.ends_with(".json") ? common::ParseJson(spec.config_text) : common::ParseYaml(spec.config_text);
+  if (!parsed.ok()) return absl::InvalidArgumentError(common::StrCat(name, ": ", parsed.status().message()));
+  ASSIGN_OR_RETURN(auto loaded, common::ClusterConfigFromValue(*parsed, name));
+  return std::optional<common::ClusterConfig>(std::move(loaded.config));
+}
+
+// Plans the node's workers: the job's own launch line and config, with the placement the
+// coordinator chose. Workers per node come from the line as written for the job's largest size, so
+// a job that shrinks to fewer nodes keeps its per-node layout.
+absl::StatusOr<common::LaunchPlan> PlanOnNode(const common::JobSpec& spec, const common::Assignment& assignment,
+                                              const common::HostFacts& host) {
+  const common::ArgParser parser = common::MakeLaunchParser("accelctl launch");
+  ASSIGN_OR_RETURN(common::LaunchArgs args, common::ParseLaunchArgs(parser, spec.launch_args));
+  ASSIGN_OR_RETURN(const auto config, ConfigFromSpec(spec));
+  auto place = [&](common::LaunchArgs placed, int machines, std::optional<int> processes) {
+    placed.ns["num_machines"] = machines;
+    placed.ns["machine_rank"] = assignment.machine_rank < machines ? assignment.machine_rank : 0;
+    placed.ns["main_process_ip"] = assignment.master_addr;
+    placed.ns["main_process_port"] = assignment.master_port;
+    if (processes) placed.ns["num_processes"] = *processes;
+    return common::PlanLaunch(std::move(placed), config, host);
+  };
+  ASSIGN_OR_RETURN(const common::LaunchPlan as_written, place(args, std::max(spec.max_nodes, 1), std::nullopt));
+  return place(std::move(args), assignment.num_machines, as_written.nproc_per_node * assignment.num_machines);
+}
+
+// Turns console text into one log event per line, labelled with the worker's global rank.
+class EventConsoleSink final : public agent::ConsoleSink {
+ public:
+  EventConsoleSink(std::function<void(const common::GroupEvent&)> emit, common::Assignment assignment,
+                   std::string node, int base_rank)
+      : emit_(std::move(emit)), assignment_(std::move(assignment)), node_(std::move(node)), base_rank_(base_rank) {}
+
+  void Write(int local_rank, agent::StdStream stream, std::string_view text) override {
+    for (std::string_view line : common::StrSplit(text, '\n')) {
+      if (line.empty()) continue;  // the split after the final newline
+      common::GroupEvent event;
+      event.kind = common::GroupEvent::Kind::kLog;
+      event.job_id = assignment_.job_id;
+      event.attempt = assignment_.attempt;
+      event.node = node_;
+      event.log = common::LogLine{.job_id = assignment_.job_id, .attempt = assignment_.attempt,
+                                  .rank = base_rank_ + local_rank, .local_rank = local_rank, .node = node_,
+                                  .stream = stream == agent::StdStream::kStderr ? common::LogStream::kStderr
+                                                                                : common::LogStream::kStdout,
+                                  .text = std::string(line)};
+      emit_(event);
+    }
+  }
+
+ private:
+  const std::function<void(const common::GroupEvent&)> emit_;
+  const common::Assignment assignment_;
+  const std::string node_;
+  const int base_rank_;
+};
+
+}  // namespace
+
+// One attempt of one job on this node: a LocalAgent running on its own thread.
+class NodeAgent::Attempt {
+ public:
+  Attempt(common::LaunchPlan plan, agent::SupervisorOptions options, common::Assignment assignment, std::string node,
+          std::function<void(const common::GroupEvent&)> emit)
+      : plan_(std::move(plan)),
+        assignment_(std::move(assignment)),
+        node_(std::move(node)),
+        emit_(std::move(emit)),
+        layout_{.base_rank = assignment_.base_rank, .world_size = assignment_.world_size,
+                .group_rank = assignment_.machine_rank, .group_world_size = assignment_.num_machines},
+        console_(emit_, assignment_, node_, assignment_.base_rank) {
+    agent::AgentHooks hooks;
+    hooks.on_monitor = [this](int running) {
+      if (!started_reported_ && running == plan_.nproc_per_node) {
+        started_reported_ = true;
+        emit_(Event(common::GroupEvent::Kind::kStarted));
+      }
+    };
+    agent_ = std::make_unique<agent::LocalAgent>(
+        std::move(options),
+        [this](int local_rank, const agent::AttemptInfo& attempt) {
+          agent::WorkerCommand command = agent::WorkerCommandFor(plan_, layout_, local_rank, attempt);
+          command.working_dir = working_dir_;
+          return command;
+        },
+        std::move(hooks), &console_);
+  }
+
+  void Start(std::string working_dir) {
+    working_dir_ = std::move(working_dir);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  /// Stops the workers and joins the thread. Idempotent.
+  void Stop(int signal) {
+    stop_requested_ = true;
+    agent_->RequestStop(signal);
+    absl::MutexLock lock(&join_mu_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  int attempt() const { return assignment_.attempt; }
+
+ private:
+  common::GroupEvent Event(common::GroupEvent::Kind kind) const {
+    common::GroupEvent event;
+    event.kind = kind;
+    event.job_id = assignment_.job_id;
+    event.attempt = assignment_.attempt;
+    event.node = node_;
+    return event;
+  }
+
+  void Run() {
+    const agent::RunResult result = agent_->Run();
+    common::GroupEvent event = Event(common::GroupEvent::Kind::kSucceeded);
+    if (stop_requested_ && result.exit_code != 0) {
+      event.kind = common::GroupEvent::Kind::kStopped;
+    } else if (result.exit_code != 0 || !result.status.ok()) {
+      event.kind = common::GroupEvent::Kind::kFailed;
+      event.message = result.status.ok() ? "" : std::string(result.status.message());
+      for (const agent::WorkerFailure& failure : result.failures) {
+        event.exits.push_back(common::RankExit{.rank = failure.global_rank, .local_rank = failure.local_rank,
+                                               .node = node_, .exit_code = failure.ShellExitCode(),
+                                               .signal = failure.signal, .time_unix_ms = absl::ToUnixMillis(failure.time),
+                                               .message = failure.message});
+      }
+      if (event.exits.empty()) {
+        event.exits.push_back(common::RankExit{.rank = assignment_.base_rank, .node = node_,
+                                               .exit_code = result.exit_code == 0 ? 1 : result.exit_code,
+                                               .time_unix_ms = NowUnixMs(), .message = event.message});
+      }
+    }
+    emit_(event);
+  }
+
+  const common::LaunchPlan plan_;
+  const common::Assignment assignment_;
+  const std::string node_;
+  const std::function<void(const common::GroupEvent&)> emit_;
+  const agent::GroupLayout layout_;
+  EventConsoleSink console_;
+  std::unique_ptr<agent::LocalAgent> agent_;
+  std::string working_dir_;
+  bool started_reported_ = false;  // loop thread only
+  std::atomic<bool> stop_requested_{false};
+  absl::Mutex join_mu_;
+  std::thread thread_;
+};
+
+NodeAgent::NodeAgent(NodeAgentOptions options) : options_(std::move(options)) {}
+
+NodeAgent::~NodeAgent() {
+  std::map<std::string, std::shared_ptr<Attempt>> attempts;
+  {
+    absl::MutexLock lock(&mu_);
+    attempts.swap(attempts_);
+  }
+  for (auto& [job, attempt] : attempts) attempt->Stop(SIGTERM);
+}
+
+absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& spec, const common::Assignment& assignment) {
+  const common::HostFacts host = agent::CollectHostFacts(common::Environment(spec.env), spec.working_dir);
+  ASSIGN_OR_RETURN(common::LaunchPlan plan, PlanOnNode(spec, assignment, host));
+  ASSIGN_OR_RETURN(agent::SupervisorOptions options, agent::SupervisorOptionsFor(plan, host.env));
+  options.host = options_.node_name;
+  options.base_rank = assignment.base_rank;
+  options.max_restarts = 0;  // the coordinator restarts jobs, on every node at once
+  options.first_restart_count = assignment.attempt;
+  options.run_dir = common::StrCat(options_.log_root, "/", assignment.job_id);
+  options.capture_output = true;  // every line goes to the coordinator
+  options.unprefixed_lines = true;
+  options.handle_signals = false;  // acceld handles its own signals
+  const int local_world_size = plan.nproc_per_node;
+
+  absl::MutexLock lock(&mu_);
+  if (auto it = attempts_.find(assignment.job_id); it != attempts_.end()) {
+    return absl::FailedPreconditionError(common::StrCat("job ", assignment.job_id, " already runs attempt ",
+                                                        it->second->attempt(), " on ", options_.node_name));
+  }
+  auto attempt = std::make_shared<Attempt>(std::move(plan), std::move(options), assignment, options_.node_name,
+                                           [this](const common::GroupEvent& event) { Emit(event); });
+  attempts_[assignment.job_id] = attempt;
+  attempt->Start(spec.working_dir);
+  return local_world_size;
+}
+
+absl::Status NodeAgent::StopGroup(const std::string& job_id, int signal) {
+  std::shared_ptr<Attempt> attempt;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = attempts_.find(job_id);
+    if (it == attempts_.end()) return absl::OkStatus();
+    attempt = it->second;
+  }
+  attempt->Stop(signal == 0 ? SIGTERM : signal);
+  absl::MutexLock lock(&mu_);
+  if (auto it = attempts_.find(job_id); it != attempts_.end() && it->second == attempt) attempts_.erase(it);
+  return absl::OkStatus();
+}
+
+void NodeAgent::Emit(const common::GroupEvent& event) {
+  const bool ended = event.kind == common::GroupEvent::Kind::kSucceeded ||
+                     event.kind == common::GroupEvent::Kind::kFailed || event.kind == common::GroupEvent::Kind::kStopped;
+  if (ended && event.kind != common::GroupEvent::Kind::kStopped) {
+    // The attempt ended by itself: forget it (its thread is ending; join it off this thread).
+    std::shared_ptr<Attempt> finished;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = attempts_.find(event.job_id);
+      if (it != attempts_.end() && it->second->attempt() == event.attempt) {
+        finished = it->second;
+        attempts_.erase(it);
+      }
+    }
+    if (finished) std::thread([finished] { finished->Stop(SIGTERM); }).detach();
+  }
+  std::vector<EventSink> sinks;
+  {
+    absl::MutexLock lock(&watch_mu_);
+    for (const auto& [id, watcher] : watchers_) {
+      if (watcher.job_id == event.job_id) sinks.push_back(watcher.sink);
+    }
+  }
+  for (const auto& sink : sinks) sink(event);
+}
+
+int NodeAgent::Watch(const std::string& job_id, EventSink sink) {
+  absl::MutexLock lock(&watch_mu_);
+  const int id = next_watch_id_++;
+  watchers_[id] = Watcher{job_id, std::move(sink)};
+  return id;
+}
+
+void NodeAgent::Unwatch(int watch_id) {
+  absl::MutexLock lock(&watch_mu_);
+  watchers_.erase(watch_id);
+}
+
+std::map<std::string, int> NodeAgent::RunningGroups() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, int> running;
+  for (const auto& [job, attempt] : attempts_) running[job] = attempt->attempt();
+  return running;
+}
+
+}  // namespace accel::daemon

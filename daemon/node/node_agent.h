@@ -1,0 +1,71 @@
+// NodeAgent: this node's part of cluster jobs. The coordinator starts and stops one attempt at a
+// time (StartGroup / StopGroup); each attempt is a LocalAgent run on its own thread, planned from the
+// job's launch line exactly as `accelctl launch` plans it, with the coordinator's machine rank,
+// master address and port. Watchers receive the group's events: started, succeeded, failed (with the
+// root cause first), stopped, and every output line labelled with its rank.
+//
+// Thread-safe: the gRPC service calls it from its threads; events are delivered on the attempt's
+// threads (log lines on its loop thread).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/types/cluster_types.h"
+
+namespace accel::daemon {
+
+struct NodeAgentOptions {
+  std::string node_name;
+  std::string log_root;  // <log_root>/<job id>/attempt_<n>/<local_rank>/...
+};
+
+class NodeAgent {
+ public:
+  using EventSink = std::function<void(const common::GroupEvent&)>;
+
+  explicit NodeAgent(NodeAgentOptions options);
+  /// Stops every running group and waits for the workers to be gone.
+  ~NodeAgent();
+  NodeAgent(const NodeAgent&) = delete;
+  NodeAgent& operator=(const NodeAgent&) = delete;
+
+  /// Plans and starts `assignment.attempt` of the job; returns the number of local workers.
+  /// FailedPrecondition when an attempt of the job already runs here; InvalidArgument when the
+  /// launch line or config does not plan (the message is PlanLaunch's).
+  absl::StatusOr<int> StartGroup(const common::JobSpec& spec, const common::Assignment& assignment);
+  /// Stops the job's running attempt (signal, grace, SIGKILL) and returns once its workers are gone.
+  /// OK when nothing runs.
+  absl::Status StopGroup(const std::string& job_id, int signal);
+
+  /// Adds a watcher of the job's events; returns an id for Unwatch.
+  int Watch(const std::string& job_id, EventSink sink);
+  void Unwatch(int watch_id);
+
+  /// job id -> attempt, of the attempts running now.
+  std::map<std::string, int> RunningGroups() const;
+
+ private:
+  class Attempt;
+  void Emit(const common::GroupEvent& event);
+
+  const NodeAgentOptions options_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Attempt>> attempts_ ABSL_GUARDED_BY(mu_);
+  struct Watcher {
+    std::string job_id;
+    EventSink sink;
+  };
+  absl::Mutex watch_mu_;
+  std::map<int, Watcher> watchers_ ABSL_GUARDED_BY(watch_mu_);
+  int next_watch_id_ ABSL_GUARDED_BY(watch_mu_) = 1;
+};
+
+}  // namespace accel::daemon

@@ -1,0 +1,80 @@
+#include "daemon/rpc/agent_service.h"
+
+#include <deque>
+
+#include "absl/synchronization/mutex.h"
+#include "proto/convert/convert.h"
+
+namespace accel::daemon {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+grpc::Status AgentServiceImpl::StartGroup(grpc::ServerContext*, const v1::StartGroupRequest* request,
+                                          v1::StartGroupResponse* response) {
+  auto spec = wire::FromProto(request->spec());
+  if (!spec.ok()) return ToGrpcStatus(spec.status());
+  auto assignment = wire::FromProto(request->assignment());
+  if (!assignment.ok()) return ToGrpcStatus(assignment.status());
+  auto local_world_size = agent_.StartGroup(*spec, *assignment);
+  if (!local_world_size.ok()) return ToGrpcStatus(local_world_size.status());
+  response->set_local_world_size(*local_world_size);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::StopGroup(grpc::ServerContext*, const v1::StopGroupRequest* request,
+                                         v1::StopGroupResponse*) {
+  if (request->signal() < 0 || request->signal() > 64) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "signal: out of range");
+  }
+  return ToGrpcStatus(agent_.StopGroup(request->job_id(), request->signal()));
+}
+
+grpc::Status AgentServiceImpl::WatchGroup(grpc::ServerContext* context, const v1::WatchGroupRequest* request,
+                                          grpc::ServerWriter<v1::GroupEvent>* writer) {
+  // Events arrive on the attempt's threads; this handler's thread writes them in order. The queue is
+  // bounded so a stalled reader costs memory only up to a limit (then lines are dropped, never
+  // state events).
+  constexpr size_t kMaxQueuedLogLines = 100000;
+  absl::Mutex mu;
+  std::deque<v1::GroupEvent> queue;
+  size_t queued_logs = 0;
+  const int watch = agent_.Watch(request->job_id(), [&](const common::GroupEvent& event) {
+    absl::MutexLock lock(&mu);
+    const bool is_log = event.kind == common::GroupEvent::Kind::kLog;
+    if (is_log && queued_logs >= kMaxQueuedLogLines) return;
+    if (is_log) ++queued_logs;
+    queue.push_back(wire::ToProto(event));
+  });
+  bool open = true;
+  while (open && !context->IsCancelled()) {
+    std::deque<v1::GroupEvent> batch;
+    {
+      absl::MutexLock lock(&mu);
+      mu.AwaitWithTimeout(absl::Condition(
+                              +[](std::deque<v1::GroupEvent>* pending) { return !pending->empty(); }, &queue),
+                          absl::Milliseconds(200));
+      batch.swap(queue);
+      queued_logs = 0;
+    }
+    for (const auto& event : batch) {
+      if (!writer->Write(event)) {
+        open = false;
+        break;
+      }
+    }
+  }
+  agent_.Unwatch(watch);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                         v1::GetStatusResponse* response) {
+  *response->mutable_node() = wire::ToProto(describe_());
+  for (const auto& [job, attempt] : agent_.RunningGroups()) (*response->mutable_running_groups())[job] = attempt;
+  return grpc::Status::OK;
+}
+
+}  // namespace accel::daemon
