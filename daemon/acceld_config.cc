@@ -29,6 +29,8 @@ common::ArgParser MakeParser() {
   parser.Add({.name = "state_dir", .kind = ArgKind::kValue, .metavar = "DIR", .help = "the coordinator's job records (default /var/lib/accel)"});
   parser.Add({.name = "heartbeat_interval", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "agent heartbeat interval (default 1)"});
   parser.Add({.name = "heartbeat_timeout", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "a node without heartbeats for this long is lost (default 5)"});
+  parser.Add({.name = "join_timeout", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "coordinator: how long a job waits for its minimum number of nodes (default 600)"});
+  parser.Add({.name = "last_call", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "coordinator: once the minimum is there, how long to wait for more nodes, up to the maximum (default 30)"});
   parser.Add({.name = "metrics_port", .kind = ArgKind::kValue, .type = ArgType::kInt, .help = "Prometheus /metrics port on loopback (0: off)"});
   return parser;
 }
@@ -78,6 +80,12 @@ absl::Status Apply(AcceldConfig& config, std::string_view source, const std::str
     return SetSeconds(config.heartbeat_interval, source, key, value);
   } else if (key == "heartbeat_timeout") {
     return SetSeconds(config.heartbeat_timeout, source, key, value);
+  } else if (key == "join_timeout") {
+    return SetSeconds(config.join_timeout, source, key, value);
+  } else if (key == "last_call") {
+    const auto seconds = common::ParseDouble(value);
+    if (!seconds || *seconds < 0 || *seconds > 3600) return Bad(source, key, value, "seconds >= 0");
+    config.last_call = absl::Seconds(*seconds);
   } else if (key == "metrics_port") {
     const auto port = common::ParseInt64(value);
     if (!port || *port < 0 || *port > 65535) return Bad(source, key, value, "a port from 0 to 65535");

@@ -27,6 +27,8 @@ struct AcceldConfig {
   std::string state_dir = "/var/lib/accel";   // the coordinator's job records
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(5);
+  absl::Duration join_timeout = absl::Seconds(600);  // coordinator: a job waits this long for MIN nodes
+  absl::Duration last_call = absl::Seconds(30);      // coordinator: then this long for more, up to MAX
   int metrics_port = 0;                       // 0: no /metrics endpoint
 };
 

@@ -16,6 +16,7 @@
 #include "daemon/node/node_agent.h"
 #include "daemon/rpc/agent_service.h"
 #include "daemon/rpc/coordinator_link.h"
+#include "daemon/rpc/coordinator_server.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   }
   const AcceldConfig& config = command_line->config;
   const bool runs_agent = config.role != AcceldRole::kCoordinator;
+  const bool runs_coordinator = config.role != AcceldRole::kAgent;
 
   const auto gpus = accel::common::ProbeGpus(accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess()));
   const accel::common::NodeInfo node = DescribeNode(config, gpus);
@@ -87,12 +89,23 @@ int main(int argc, char** argv) {
     agent_service = std::make_unique<accel::daemon::AgentServiceImpl>(*node_agent, [node] { return node; });
   }
 
+  std::unique_ptr<accel::daemon::rpc::CoordinatorServer> coordinator;
+  if (runs_coordinator) {
+    auto created = accel::daemon::rpc::CoordinatorServer::Create(
+        {.state_dir = config.state_dir, .heartbeat_interval = config.heartbeat_interval,
+         .heartbeat_timeout = config.heartbeat_timeout, .join_timeout = config.join_timeout,
+         .last_call = config.last_call});
+    if (!created.ok()) return Fail(accel::common::StrCat("acceld: ", created.status().message()));
+    coordinator = *std::move(created);
+  }
+
   grpc::ServerBuilder builder;
   for (const auto& address : config.listen) {
     if (!PrepareUnixSocket(address)) return Fail(accel::common::StrCat("acceld: cannot use ", address, ": a file is in the way"));
     builder.AddListeningPort(address, grpc::InsecureServerCredentials());
   }
   if (agent_service) builder.RegisterService(agent_service.get());
+  if (coordinator) builder.RegisterService(coordinator->service());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Fail(accel::common::StrCat("acceld: cannot listen on ", accel::common::StrJoin(config.listen, ", ")));
   for (const auto& address : config.listen) {
@@ -102,9 +115,9 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<accel::daemon::CoordinatorLink> link;
   if (runs_agent) {
-    const std::string coordinator = config.coordinator.empty() ? config.listen.front() : config.coordinator;
+    const std::string coordinator_address = config.coordinator.empty() ? config.listen.front() : config.coordinator;
     link = std::make_unique<accel::daemon::CoordinatorLink>(
-        coordinator, [node] { return node; }, [&node_agent] { return node_agent->RunningGroups(); },
+        coordinator_address, [node] { return node; }, [&node_agent] { return node_agent->RunningGroups(); },
         config.heartbeat_interval);
     link->Start();
   }
@@ -116,7 +129,10 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &received);
   spdlog::info("stopping on signal {}", received);
   link.reset();
+  if (coordinator) coordinator->Shutdown();  // jobs keep running on the agents
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  node_agent.reset();  // stops every worker group
+  server.reset();
+  coordinator.reset();
+  node_agent.reset();  // stops every worker group of this node
   return 0;
 }

@@ -463,8 +463,17 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
     return absl::UnimplementedError("Amazon SageMaker jobs are not launched by accelctl; use `accelerate launch`");
   }
   const bool multi_cpu_requested = cpu || (config && config->distributed_type == DistributedType::kMultiCpu);
+  // An elastic cluster job (--num_machines MIN:MAX) stays a distributed job when it shrinks to one
+  // process: its workers keep the rank variables they were written for.
+  const bool elastic = args.ns.contains("min_machines");
   if (plan.paradigm.empty()) {
-    plan.paradigm = multi_cpu_requested && plan.num_processes > 1 ? "multi-CPU" : "simple";
+    if (multi_cpu_requested && (plan.num_processes > 1 || elastic)) {
+      plan.paradigm = "multi-CPU";
+    } else if (elastic && !use_cpu) {
+      plan.paradigm = "multi-GPU";
+    } else {
+      plan.paradigm = "simple";
+    }
   }
   plan.launcher = plan.paradigm == "simple"      ? LauncherKind::kSimple
                   : plan.paradigm == "multi-CPU" ? LauncherKind::kMultiCpu

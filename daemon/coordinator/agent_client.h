@@ -62,6 +62,9 @@ class AgentClient {
                              EventCallback on_event, ClosedCallback on_closed) = 0;
   /// Ends a watch; its `on_closed` still runs. A no-op for an ended or unknown id.
   virtual void CancelWatch(WatchId id) = 0;
+  /// A hint that `agent` just registered and will be asked to start work: set up the connection now,
+  /// so a job's first calls do not pay for it. Never fails (connection errors surface on the calls).
+  virtual void Connect(const AgentRef& /*agent*/) {}
 };
 
 }  // namespace accel::daemon

@@ -87,9 +87,10 @@ class NodeAgent::Attempt {
         assignment_(std::move(assignment)),
         node_(std::move(node)),
         emit_(std::move(emit)),
-        layout_{.base_rank = assignment_.base_rank, .world_size = assignment_.world_size,
-                .group_rank = assignment_.machine_rank, .group_world_size = assignment_.num_machines},
-        console_(emit_, assignment_, node_, assignment_.base_rank) {
+        // Every node runs the plan's nproc_per_node workers, so ranks follow from the machine rank
+        // (torchrun's contiguous blocks), whatever the coordinator assumed.
+        layout_(agent::LayoutFromPlan(plan_)),
+        console_(emit_, assignment_, node_, layout_.base_rank) {
     agent::AgentHooks hooks;
     hooks.on_monitor = [this](int running) {
       if (!started_reported_ && running == plan_.nproc_per_node) {
@@ -147,7 +148,7 @@ class NodeAgent::Attempt {
                                                .message = failure.message});
       }
       if (event.exits.empty()) {
-        event.exits.push_back(common::RankExit{.rank = assignment_.base_rank, .node = node_,
+        event.exits.push_back(common::RankExit{.rank = layout_.base_rank, .node = node_,
                                                .exit_code = result.exit_code == 0 ? 1 : result.exit_code,
                                                .time_unix_ms = NowUnixMs(), .message = event.message});
       }
@@ -185,7 +186,6 @@ absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& spec, const com
   ASSIGN_OR_RETURN(common::LaunchPlan plan, PlanOnNode(spec, assignment, host));
   ASSIGN_OR_RETURN(agent::SupervisorOptions options, agent::SupervisorOptionsFor(plan, host.env));
   options.host = options_.node_name;
-  options.base_rank = assignment.base_rank;
   options.max_restarts = 0;  // the coordinator restarts jobs, on every node at once
   options.first_restart_count = assignment.attempt;
   options.run_dir = common::StrCat(options_.log_root, "/", assignment.job_id);

@@ -12,12 +12,12 @@ if [ "$rank" = "${2:-none}" ] && [ "$attempt" = "${3:-none}" ]; then
   exit "$4"
 fi
 if [ -n "${5:-}" ] && [ "${6:-}" = "exec" ]; then
-  echo $$ > "$out/pid.$rank.$attempt"
+  echo $$ > "$out/pid.$rank.$attempt.tmp" && mv "$out/pid.$rank.$attempt.tmp" "$out/pid.$rank.$attempt"
   exec sleep "$5"
 fi
 if [ -n "${5:-}" ]; then
   trap 'echo term > "$out/term.$rank"; exit 143' TERM
-  echo $$ > "$out/pid.$rank.$attempt"
+  echo $$ > "$out/pid.$rank.$attempt.tmp" && mv "$out/pid.$rank.$attempt.tmp" "$out/pid.$rank.$attempt"
   sleep "$5" &
   wait
 fi

@@ -1,0 +1,203 @@
+// coordinator_bench: how long the coordinator takes to rendezvous and start a job on N agents.
+//
+// Everything runs in this process over real gRPC on loopback: a CoordinatorServer behind a
+// grpc::Server, and N light agents (tests/fakes/fake_agent_host.h) served by a few gRPC servers,
+// each agent on its own port (so one channel and one TCP connection per agent, as in a cluster).
+// The agents register, heartbeat every second, and answer StartGroup at once (kStarted, no workers).
+//
+// Per run, a job needing all N nodes (--num_machines N) is submitted and, from the submit:
+//   rendezvous   until the client sees the placement ("attempt 0: starting on N nodes"): membership
+//                decided, machine ranks, MASTER_ADDR/PORT assigned
+//   all-assigned until the last agent received its StartGroup
+//   all-running  until the client sees "all N nodes running" (every agent reported kStarted)
+// then the job is cancelled (StopGroup to every agent) before the next run.
+//
+// usage: coordinator_bench [--sizes 8,64,256,1024] [--runs N] [--hosts H]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "accel/v1/coordinator.grpc.pb.h"
+#include "common/strings.h"
+#include "daemon/rpc/coordinator_server.h"
+#include "grpcpp/grpcpp.h"
+#include "spdlog/spdlog.h"
+#include "tests/fakes/fake_agent_host.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using accel::testing::FakeAgentHost;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  if (values.empty()) return 0;
+  // Nearest rank: with few runs p99 is the slowest run.
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
+  rank = std::clamp<size_t>(rank, 1, values.size());
+  return values[rank - 1];
+}
+
+struct Sample {
+  double rendezvous = 0;
+  double assigned = 0;
+  double running = 0;
+};
+
+struct Result {
+  int agents = 0;
+  double register_ms = 0;
+  std::vector<Sample> samples;
+};
+
+bool HasText(const accel::v1::JobEvent& event, const std::string& text) {
+  return event.kind() == accel::v1::JobEvent::KIND_STATE && event.message().find(text) != std::string::npos;
+}
+
+Result RunSize(int agents, int runs, int max_hosts) {
+  Result result;
+  result.agents = agents;
+  const std::filesystem::path state =
+      std::filesystem::temp_directory_path() / accel::common::StrCat("coordinator_bench_", ::getpid(), "_", agents);
+  auto coordinator = accel::daemon::rpc::CoordinatorServer::Create({.state_dir = state});
+  if (!coordinator.ok()) {
+    std::fprintf(stderr, "coordinator: %s\n", std::string(coordinator.status().message()).c_str());
+    std::exit(1);
+  }
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService((*coordinator)->service());
+  auto server = builder.BuildAndStart();
+  const std::string address = accel::common::StrCat("127.0.0.1:", port);
+
+  const int hosts_count = std::max(1, std::min(agents, max_hosts));
+  std::vector<std::unique_ptr<FakeAgentHost>> hosts;
+  for (int h = 0; h < hosts_count; ++h) {
+    std::vector<std::string> names;
+    for (int i = h; i < agents; i += hosts_count) names.push_back(fmt::format("node-{:04d}", i));
+    hosts.push_back(FakeAgentHost::Start(names));
+    hosts.back()->SetPolicy([](const std::string&, const accel::common::Assignment&) {
+      return FakeAgentHost::Behavior{.outcome = FakeAgentHost::Behavior::Outcome::kRun};
+    });
+  }
+  const auto register_start = Clock::now();
+  for (auto& host : hosts) {
+    if (auto status = host->RegisterAll(address); !status.ok()) {
+      std::fprintf(stderr, "register: %s\n", std::string(status.message()).c_str());
+      std::exit(1);
+    }
+  }
+  result.register_ms = Ms(Clock::now() - register_start);
+  for (auto& host : hosts) host->StartHeartbeats(absl::Seconds(1));
+
+  auto stub = accel::v1::CoordinatorService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  const std::string all_running = accel::common::StrCat("all ", agents, agents == 1 ? " node" : " nodes", " running");
+  for (int run = 0; run < runs; ++run) {
+    accel::v1::SubmitJobRequest request;
+    request.mutable_spec()->add_launch_args("train.py");
+    request.mutable_spec()->set_min_nodes(agents);
+    request.mutable_spec()->set_max_nodes(agents);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    const auto submitted = Clock::now();
+    auto reader = stub->SubmitJob(&context, request);
+    Sample sample;
+    std::string job_id;
+    accel::v1::JobEvent event;
+    bool running = false;
+    while (!running && reader->Read(&event)) {
+      if (job_id.empty()) job_id = event.job_id();
+      if (HasText(event, "attempt 0: starting on")) sample.rendezvous = Ms(Clock::now() - submitted);
+      if (HasText(event, all_running)) {
+        sample.running = Ms(Clock::now() - submitted);
+        running = true;
+      }
+    }
+    if (!running) {
+      std::fprintf(stderr, "run %d with %d agents: the stream ended before all agents ran: %s\n", run, agents,
+                   reader->Finish().error_message().c_str());
+      std::exit(1);
+    }
+    Clock::time_point last_start = submitted;
+    for (const auto& host : hosts) {
+      for (const auto& start : host->Starts()) {
+        if (start.assignment.job_id == job_id) last_start = std::max(last_start, start.received);
+      }
+    }
+    sample.assigned = Ms(last_start - submitted);
+    result.samples.push_back(sample);
+
+    grpc::ClientContext cancel_context;
+    accel::v1::CancelJobRequest cancel;
+    cancel.set_job_id(job_id);
+    accel::v1::CancelJobResponse cancelled;
+    stub->CancelJob(&cancel_context, cancel, &cancelled);
+    while (reader->Read(&event)) {
+    }
+    reader->Finish();
+  }
+
+  (*coordinator)->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  hosts.clear();
+  server.reset();
+  coordinator->reset();
+  std::filesystem::remove_all(state);
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> sizes = {8, 64, 256, 1024};
+  int runs = 0;
+  int max_hosts = 8;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--sizes") {
+      sizes.clear();
+      for (auto piece : accel::common::StrSplit(argv[i + 1], ',')) {
+        if (auto n = accel::common::ParseInt64(piece)) sizes.push_back(static_cast<int>(*n));
+      }
+    } else if (flag == "--runs") {
+      runs = std::atoi(argv[i + 1]);
+    } else if (flag == "--hosts") {
+      max_hosts = std::atoi(argv[i + 1]);
+    }
+  }
+  spdlog::set_level(spdlog::level::warn);
+  // Debian's Abseil checks lock order on every nested Mutex acquisition (a debug aid that costs more
+  // than the coordinator itself at 1,024 agents); acceld turns it off the same way.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  std::printf("coordinator_bench: in-process agents over gRPC on loopback, %d gRPC servers at most, times in ms\n",
+              max_hosts);
+  std::printf("%7s %5s %9s | %10s %10s | %12s %12s | %11s %11s\n", "agents", "runs", "register", "rdzv p50", "rdzv p99",
+              "assigned p50", "assigned p99", "running p50", "running p99");
+  for (int agents : sizes) {
+    const int n = runs > 0 ? runs : (agents <= 64 ? 30 : agents <= 256 ? 15 : 10);
+    const Result result = RunSize(agents, n, max_hosts);
+    std::vector<double> rdzv, assigned, running;
+    for (const auto& s : result.samples) {
+      rdzv.push_back(s.rendezvous);
+      assigned.push_back(s.assigned);
+      running.push_back(s.running);
+    }
+    std::printf("%7d %5d %9.1f | %10.2f %10.2f | %12.2f %12.2f | %11.2f %11.2f\n", agents, n, result.register_ms,
+                Percentile(rdzv, 50), Percentile(rdzv, 99), Percentile(assigned, 50), Percentile(assigned, 99),
+                Percentile(running, 50), Percentile(running, 99));
+    std::fflush(stdout);
+  }
+  return 0;
+}
