@@ -82,6 +82,21 @@ absl::StatusOr<std::vector<common::NodeInfo>> CoordinatorClient::ListNodes() {
   return nodes;
 }
 
+template <typename Message, typename Domain>
+absl::Status CoordinatorClient::Drain(const std::string& what, grpc::ClientContext& context,
+                                      grpc::ClientReader<Message>& reader,
+                                      const std::function<void(const Domain&)>& on_item) {
+  Message message;
+  while (reader.Read(&message)) on_item(wire::FromProto(message));
+  const grpc::Status status = reader.Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    if (active_ == &context) active_ = nullptr;
+  }
+  if (!status.ok()) return Error(what, status.error_code(), status.error_message());
+  return absl::OkStatus();
+}
+
 std::unique_ptr<grpc::ClientContext> CoordinatorClient::NewStreamContext() {
   auto context = std::make_unique<grpc::ClientContext>();
   absl::MutexLock lock(&mu_);
@@ -103,15 +118,7 @@ absl::Status CoordinatorClient::SubmitJob(const common::JobSpec& spec,
   *request.mutable_spec() = wire::ToProto(spec);
   auto context = NewStreamContext();
   auto reader = stub->SubmitJob(context.get(), request);
-  v1::JobEvent event;
-  while (reader->Read(&event)) on_event(wire::FromProto(event));
-  const grpc::Status status = reader->Finish();
-  {
-    absl::MutexLock lock(&mu_);
-    active_ = nullptr;
-  }
-  if (!status.ok()) return Error("SubmitJob", status.error_code(), status.error_message());
-  return absl::OkStatus();
+  return Drain<v1::JobEvent, common::JobEvent>("SubmitJob", *context, *reader, on_event);
 }
 
 absl::Status CoordinatorClient::WatchJob(const std::string& job_id, bool logs, int rank,
@@ -123,15 +130,7 @@ absl::Status CoordinatorClient::WatchJob(const std::string& job_id, bool logs, i
   request.set_rank(rank);
   auto context = NewStreamContext();
   auto reader = stub->WatchJob(context.get(), request);
-  v1::JobEvent event;
-  while (reader->Read(&event)) on_event(wire::FromProto(event));
-  const grpc::Status status = reader->Finish();
-  {
-    absl::MutexLock lock(&mu_);
-    active_ = nullptr;
-  }
-  if (!status.ok()) return Error("WatchJob", status.error_code(), status.error_message());
-  return absl::OkStatus();
+  return Drain<v1::JobEvent, common::JobEvent>("WatchJob", *context, *reader, on_event);
 }
 
 absl::Status CoordinatorClient::StreamLogs(const std::string& job_id, bool follow, int rank,
@@ -143,15 +142,7 @@ absl::Status CoordinatorClient::StreamLogs(const std::string& job_id, bool follo
   request.set_rank(rank);
   auto context = NewStreamContext();
   auto reader = stub->StreamLogs(context.get(), request);
-  v1::LogLine line;
-  while (reader->Read(&line)) on_line(wire::FromProto(line));
-  const grpc::Status status = reader->Finish();
-  {
-    absl::MutexLock lock(&mu_);
-    active_ = nullptr;
-  }
-  if (!status.ok()) return Error("StreamLogs", status.error_code(), status.error_message());
-  return absl::OkStatus();
+  return Drain<v1::LogLine, common::LogLine>("StreamLogs", *context, *reader, on_line);
 }
 
 }  // namespace accel::client

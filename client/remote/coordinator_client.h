@@ -16,6 +16,8 @@
 namespace grpc {
 class Channel;
 class ClientContext;
+template <class R>
+class ClientReader;
 }  // namespace grpc
 
 namespace accel::client {
@@ -46,6 +48,10 @@ class CoordinatorClient {
 
  private:
   std::unique_ptr<grpc::ClientContext> NewStreamContext();
+  /// Reads a server stream to its end, translating each message, and finishes the call.
+  template <typename Message, typename Domain>
+  absl::Status Drain(const std::string& what, grpc::ClientContext& context, grpc::ClientReader<Message>& reader,
+                     const std::function<void(const Domain&)>& on_item);
   absl::Status Error(const std::string& what, int code, const std::string& message) const;
 
   const std::string address_;

@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/ports.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -23,33 +24,10 @@ namespace {
 using Env = std::map<std::string, std::string>;
 using std::chrono::seconds;
 
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  const int port = ntohs(address.sin_port);
-  ::close(fd);
-  return port;
-}
-
-std::map<std::string, std::string> ReadEnvFile(const std::filesystem::path& path) {
-  std::map<std::string, std::string> env;
-  std::istringstream in(ReadFile(path));
-  for (std::string line; std::getline(in, line);) {
-    const size_t eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
-
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    coordinator_address_ = "127.0.0.1:" + std::to_string(FreePort());
+    coordinator_address_ = "127.0.0.1:" + std::to_string(FreeTcpPort());
     std::filesystem::create_directories(out());
     StartCoordinator();
     for (int i = 0; i < 3; ++i) StartAgent(i);
@@ -86,7 +64,7 @@ class ClusterTest : public ::testing::Test {
     const std::string name = "node" + std::to_string(index);
     agents_[static_cast<size_t>(index)] = std::make_unique<Subprocess>(
         std::vector<std::string>{BinaryPath("acceld"), "--role", "agent", "--node_name", name, "--listen",
-                                 "127.0.0.1:" + std::to_string(FreePort()), "--coordinator", coordinator_address_,
+                                 "127.0.0.1:" + std::to_string(FreeTcpPort()), "--coordinator", coordinator_address_,
                                  "--log_root", (dir_.path() / ("logs-" + name)).string(), "--heartbeat_interval",
                                  "0.2", "--heartbeat_timeout", "2"},
         BaseEnv());

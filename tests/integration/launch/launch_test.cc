@@ -5,6 +5,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "tests/support/ports.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -14,16 +15,6 @@ namespace {
 using Env = std::map<std::string, std::string>;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-Env ReadEnvFile(const std::filesystem::path& path) {
-  Env env;
-  std::istringstream in(ReadFile(path));
-  for (std::string line; std::getline(in, line);) {
-    const size_t eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
 
 class LaunchTest : public ::testing::Test {
  protected:

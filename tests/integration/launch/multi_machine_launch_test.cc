@@ -10,6 +10,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "tests/support/ports.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -19,48 +20,10 @@ namespace {
 using Env = std::map<std::string, std::string>;
 using std::chrono::seconds;
 
-bool PortFree(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  ::close(fd);
-  return free;
-}
-
-// A port P with P + 1 also free (the rendezvous listens on main_process_port + 1).
-int FreePortPair() {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    const int port = ntohs(address.sin_port);
-    ::close(fd);
-    if (port < 65535 && PortFree(port) && PortFree(port + 1)) return port;
-  }
-  return 0;
-}
-
-Env ReadEnvFile(const std::filesystem::path& path) {
-  Env env;
-  std::istringstream in(ReadFile(path));
-  for (std::string line; std::getline(in, line);) {
-    const size_t eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
-
 class MultiMachineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    port_ = FreePortPair();
+    port_ = FreeTcpPortPair();
     ASSERT_NE(port_, 0);
     std::filesystem::create_directories(out());
   }

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
+#include "tests/support/ports.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -19,18 +20,6 @@ using std::chrono::seconds;
 
 constexpr char kVerdict[] = "Test is a success! You are ready for your distributed training!";
 constexpr char kTableHeader[] = "collective       size(B)        count      type    time(us)  algbw(GB/s)  busbw(GB/s)  #wrong";
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 class SelftestLaunchTest : public ::testing::Test {
  protected:
@@ -54,7 +43,7 @@ class SelftestLaunchTest : public ::testing::Test {
                       "num_processes: " + std::to_string(processes) + "\n"
                       "num_machines: 1\n"
                       "machine_rank: 0\n"
-                      "main_process_port: " + std::to_string(FreePort()) + "\n"
+                      "main_process_port: " + std::to_string(FreeTcpPort()) + "\n"
                       "mixed_precision: 'no'\n"
                       "use_cpu: true\n");
   }
@@ -97,7 +86,7 @@ TEST_F(SelftestLaunchTest, TestCommandWithFourProcessMultiCpuConfig) {
 TEST_F(SelftestLaunchTest, LaunchRunsTheSelfTestDirectly) {
   const ProcessResult result = RunProcess(
       {BinaryPath("accelctl"), "launch", "--cpu", "--num_processes", "2", "--main_process_port",
-       std::to_string(FreePort()), "--no_python", BinaryPath("accel_selftest"), "--max_bytes", "256K"},
+       std::to_string(FreeTcpPort()), "--no_python", BinaryPath("accel_selftest"), "--max_bytes", "256K"},
       BaseEnv(), seconds(240));
   ExpectPassedWithTable(result, 2);
   // Rank 0 alone prints the report; every line carries the launcher's rank prefix.
@@ -108,7 +97,7 @@ TEST_F(SelftestLaunchTest, LaunchRunsTheSelfTestDirectly) {
 TEST_F(SelftestLaunchTest, WrongWorldSizeOnOneRankFailsEveryRank) {
   const ProcessResult result = RunProcess(
       {BinaryPath("accelctl"), "launch", "--cpu", "--num_processes", "2", "--main_process_port",
-       std::to_string(FreePort()), "--no_python", BinaryPath("accel_selftest"), "--inject_fault", "world_size:1"},
+       std::to_string(FreeTcpPort()), "--no_python", BinaryPath("accel_selftest"), "--inject_fault", "world_size:1"},
       BaseEnv(), seconds(240));
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(result.err.find("FAILED launch environment on rank 0: rank 1 has WORLD_SIZE=3, rank 0 has WORLD_SIZE=2"),
