@@ -160,9 +160,11 @@ absl::StatusOr<common::JobSpec> BuildJobSpec(const CommandContext& context, Comm
 
 }  // namespace
 
-std::optional<std::string> ClusterAddress(const CommandContext& context, const common::LaunchArgs& args) {
+std::optional<std::string> ClusterAddress(const CommandContext& context, const common::LaunchArgs& args,
+                                          const std::optional<std::string>& config_cluster) {
   if (!args.IsNone("cluster")) return common::PythonStr(args.Get("cluster"));
-  return context.env.GetNonEmpty("ACCEL_CLUSTER");
+  if (auto env = context.env.GetNonEmpty("ACCEL_CLUSTER")) return env;
+  return config_cluster;
 }
 
 int RunClusterLaunch(const CommandContext& context, CommandArgs args, const common::LaunchArgs& parsed,

@@ -6,8 +6,10 @@
 
 namespace accel::client {
 
-/// The coordinator address: --cluster, else $ACCEL_CLUSTER; nullopt when neither is set.
-std::optional<std::string> ClusterAddress(const CommandContext& context, const common::LaunchArgs& args);
+/// The coordinator address: --cluster, else $ACCEL_CLUSTER, else the config file's `cluster` key;
+/// nullopt when none is set (the launch runs here).
+std::optional<std::string> ClusterAddress(const CommandContext& context, const common::LaunchArgs& args,
+                                          const std::optional<std::string>& config_cluster);
 
 /// `accelctl launch --cluster ADDR ...`: submits the launch line and follows the job. `args` are the
 /// words after `launch`, as typed.

@@ -104,19 +104,6 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
   auto launch_args = common::ParseLaunchArgs(parser, args);
   if (!launch_args.ok()) return ReportError(context, "launch", launch_args.status(), /*usage_error=*/true);
 
-  if (auto cluster = ClusterAddress(context, *launch_args)) {
-    return RunClusterLaunch(context, args, *launch_args, *cluster);
-  }
-  if (launch_args->ns.contains("min_machines")) {
-    return ReportError(context, "launch",
-                       absl::InvalidArgumentError("--num_machines MIN:MAX (elastic) needs --cluster: a static "
-                                                  "launch runs a fixed number of machines"),
-                       /*usage_error=*/true);
-  }
-  auto slurm = common::ApplySlurmEnvironment(*launch_args, context.env);
-  if (!slurm.ok()) return ReportError(context, "launch", slurm.status());
-  if (!slurm->empty()) *context.err << "accelctl launch: SLURM allocation: " << common::StrJoin(*slurm, ", ") << "\n";
-
   std::optional<common::ClusterConfig> config;
   if (auto path = common::LaunchConfigPath(*launch_args, context.env)) {
     auto loaded = common::LoadClusterConfig(*path);
@@ -131,6 +118,19 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
     for (const auto& warning : loaded->warnings) *context.err << "warning: " << warning << "\n";
     config = std::move(loaded->config);
   }
+  if (auto cluster = ClusterAddress(context, *launch_args, config ? config->cluster : std::nullopt)) {
+    return RunClusterLaunch(context, args, *launch_args, *cluster);
+  }
+  if (launch_args->ns.contains("min_machines")) {
+    return ReportError(context, "launch",
+                       absl::InvalidArgumentError("--num_machines MIN:MAX (elastic) needs --cluster: a static "
+                                                  "launch runs a fixed number of machines"),
+                       /*usage_error=*/true);
+  }
+
+  auto slurm = common::ApplySlurmEnvironment(*launch_args, context.env);
+  if (!slurm.ok()) return ReportError(context, "launch", slurm.status());
+  if (!slurm->empty()) *context.err << "accelctl launch: SLURM allocation: " << common::StrJoin(*slurm, ", ") << "\n";
 
   std::error_code cwd_error;
   const common::HostFacts host = agent::CollectHostFacts(context.env, std::filesystem::current_path(cwd_error));

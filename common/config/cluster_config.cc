@@ -420,6 +420,7 @@ absl::StatusOr<LoadedClusterConfig> ClusterConfigFromValue(const ConfigValue& pa
   RETURN_IF_ERROR(reader.StringList("commands", config.commands));
   RETURN_IF_ERROR(reader.StringList("tpu_vm", config.tpu_vm));
   RETURN_IF_ERROR(reader.StringList("tpu_env", config.tpu_env));
+  RETURN_IF_ERROR(reader.OptString("cluster", config.cluster));
 
   // Everything not read above is either a SageMaker key or unknown.
   static const std::set<std::string_view> kClusterKeys = {
@@ -428,7 +429,7 @@ absl::StatusOr<LoadedClusterConfig> ClusterConfigFromValue(const ConfigValue& pa
       "same_network", "main_training_function", "enable_cpu_affinity", "fp8_config", "deepspeed_config",
       "fsdp_config", "parallelism_config", "megatron_lm_config", "mpirun_config", "downcast_bf16", "tpu_name",
       "tpu_zone", "tpu_use_cluster", "tpu_use_sudo", "command_file", "commands", "tpu_vm", "tpu_env",
-      "dynamo_config"};
+      "dynamo_config", "cluster"};
   std::vector<std::string> unknown;
   for (const auto& [key, value] : root.items()) {
     const bool sagemaker_key =
@@ -505,6 +506,7 @@ ConfigValue ClusterConfigToValue(const ClusterConfig& config) {
   put_list("tpu_vm", config.tpu_vm);
   put_list("tpu_env", config.tpu_env);
   put_section("dynamo_config", config.dynamo_config);
+  PutIf(out, "cluster", config.cluster);
   for (const auto& [key, value] : config.sagemaker.items()) {
     if (!value.is_null()) out[key] = value;
   }

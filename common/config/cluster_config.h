@@ -72,6 +72,9 @@ struct ClusterConfig {
   std::optional<std::vector<std::string>> commands;
   std::optional<std::vector<std::string>> tpu_vm;
   std::optional<std::vector<std::string>> tpu_env;
+  // accel's own key: the acceld coordinator `accelctl launch` submits to (unix:PATH or HOST:PORT).
+  // accelerate rejects unknown top-level keys, so a file that sets it is for accelctl only.
+  std::optional<std::string> cluster;
   // compute_environment AMAZON_SAGEMAKER: its own keys (ec2_instance_type, iam_role_name, ...).
   ConfigValue sagemaker = ConfigValue::object();
   // Keys this version does not know, kept verbatim so `config update` writes them back.

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
 #include <set>
 
@@ -126,6 +127,34 @@ TEST_F(ClusterTest, TwoNodeJobEndToEnd) {
   const ProcessResult logs = Accelctl({"logs", jobs[0]["id"], "--rank", "2"});
   EXPECT_NE(logs.out.find("[rank2]:worker 2 attempt 0"), std::string::npos) << logs.out << logs.err;
   EXPECT_EQ(logs.out.find("[rank1]"), std::string::npos);
+}
+
+// The coordinator comes from the config file's `cluster` key when neither --cluster nor
+// $ACCEL_CLUSTER names one; --nodes picks the nodes in machine-rank order; --rank filters the output.
+TEST_F(ClusterTest, ConfigFileClusterNodesAndRankFilter) {
+  const std::filesystem::path config = dir_.path() / "cluster.yaml";
+  std::ofstream(config) << "compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_CPU\nuse_cpu: true\n"
+                           "num_processes: 4\nnum_machines: 2\ncluster: "
+                        << coordinator_address_ << "\n";
+  Env env = BaseEnv();
+  env.erase("ACCEL_CLUSTER");
+  const ProcessResult result =
+      RunProcess(LaunchLine({"--config_file", config.string(), "--nodes", "node2,node0", "--rank", "1"}, {}), env,
+                 seconds(60));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("[rank1]:worker 1 attempt 0"), std::string::npos) << result.out;
+  for (const char* other : {"[rank0]", "[rank2]", "[rank3]"}) {
+    EXPECT_EQ(result.out.find(other), std::string::npos) << other << " in\n" << result.out;
+  }
+  const ProcessResult status = Accelctl({"status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const auto jobs = nlohmann::json::parse(status.out);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0]["nodes"], nlohmann::json::array({"node2", "node0"}));
+  // Machine rank 0 (ranks 0-1) ran on node2, the first node named.
+  EXPECT_EQ(ReadEnvFile(out() / "env.0.0")["GROUP_RANK"], "0");
+  EXPECT_NE(ReadEnvFile(out() / "env.0.0")["TORCHELASTIC_ERROR_FILE"].find("logs-node2"), std::string::npos);
+  EXPECT_NE(ReadEnvFile(out() / "env.3.0")["TORCHELASTIC_ERROR_FILE"].find("logs-node0"), std::string::npos);
 }
 
 TEST_F(ClusterTest, KilledWorkerRestartsTheJobOnEveryNode) {

@@ -152,6 +152,18 @@ TEST(ClusterConfigTest, UnknownKeysWarnAndAreKept) {
   EXPECT_EQ(written["alpha_key"], "x");
 }
 
+// `cluster` is accel's own key (the coordinator to submit to): known, typed, and written back.
+TEST(ClusterConfigTest, ClusterKeyIsAccelsOwn) {
+  TempDir dir;
+  auto loaded = LoadClusterConfig(dir.Write("c.yaml", "distributed_type: NO\ncluster: unix:/run/accel/acceld.sock\n"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->warnings.empty());
+  EXPECT_EQ(loaded->config.cluster, "unix:/run/accel/acceld.sock");
+  EXPECT_EQ(ClusterConfigToValue(loaded->config)["cluster"], "unix:/run/accel/acceld.sock");
+  EXPECT_FALSE(ClusterConfigToValue(ClusterConfig{}).contains("cluster"));
+  EXPECT_FALSE(LoadClusterConfig(dir.Write("b.yaml", "distributed_type: NO\ncluster: [a]\n")).ok());
+}
+
 struct BadFile {
   const char* name;
   const char* text;
