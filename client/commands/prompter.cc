@@ -73,17 +73,7 @@ absl::StatusOr<size_t> Prompter::AskOptions(std::string_view question, const std
       out_ << (i == default_index ? " ➔ " : "   ") << std::string(index_width - index.size(), ' ') << index << ") "
            << options[i] << "\n";
     }
-    out_ << select_prompt;
-    out_.flush();
-    std::string line;
-    if (!std::getline(in_, line)) {
-      out_ << "\n";
-      out_.flush();
-      return absl::FailedPreconditionError(common::StrCat(
-          "input ended before the questionnaire finished (question: ", QuestionForMessage(question), ")"));
-    }
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!interactive_) out_ << line << "\n";
+    ASSIGN_OR_RETURN(const std::string line, ReadAnswer(select_prompt, question));
 
     const std::string_view answer = common::StripWhitespace(line);
     std::optional<size_t> chosen;
@@ -120,15 +110,16 @@ void Prompter::Print(std::string_view line) {
   out_.flush();
 }
 
-absl::StatusOr<std::string> Prompter::ReadAnswer(std::string_view question) {
-  out_ << question;
+absl::StatusOr<std::string> Prompter::ReadAnswer(std::string_view prompt, std::string_view question) {
+  out_ << prompt;
   out_.flush();
   std::string line;
   if (!std::getline(in_, line)) {
     out_ << "\n";
     out_.flush();
     return absl::FailedPreconditionError(common::StrCat(
-        "input ended before the questionnaire finished (question: ", QuestionForMessage(question), ")"));
+        "input ended before the questionnaire finished (question: ",
+        QuestionForMessage(question.empty() ? prompt : question), ")"));
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (!interactive_) out_ << line << "\n";

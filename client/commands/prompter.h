@@ -77,8 +77,9 @@ class Prompter {
   void Print(std::string_view line);
 
  private:
-  /// Shows `question` and reads one line (without its line ending).
-  absl::StatusOr<std::string> ReadAnswer(std::string_view question);
+  /// Shows `prompt` and reads one line (without its line ending); an error for ended input names
+  /// `question` (the prompt itself by default).
+  absl::StatusOr<std::string> ReadAnswer(std::string_view prompt, std::string_view question = {});
   /// Shows `message`, counts a rejected answer, and fails once piped input has given too many.
   absl::Status Reject(std::string_view question, std::string_view answer, std::string_view message,
                       int& rejected);

@@ -139,7 +139,13 @@ absl::Status WithFile(const std::filesystem::path& path, const absl::Status& sta
   return absl::Status(status.code(), StrCat(path.string(), ": ", status.message()));
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path, uint64_t max_bytes) {
+struct OpenFile {
+  UniqueFd fd;
+  uint64_t size = 0;
+};
+
+// Opens a regular file for reading; errors name the path.
+absl::StatusOr<OpenFile> OpenRegularFile(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     const int error = errno;
@@ -150,13 +156,18 @@ absl::StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path, uin
   if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
     return absl::InvalidArgumentError(StrCat(path.string(), ": not a regular file"));
   }
-  const auto size = static_cast<uint64_t>(info.st_size);
+  return OpenFile{std::move(fd), static_cast<uint64_t>(info.st_size)};
+}
+
+absl::StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path, uint64_t max_bytes) {
+  ASSIGN_OR_RETURN(const OpenFile file, OpenRegularFile(path));
+  const uint64_t size = file.size;
   if (size > max_bytes) {
     return absl::InvalidArgumentError(StrCat(path.string(), ": ", size, " bytes, more than the ", max_bytes,
                                              "-byte limit for this kind of file"));
   }
   std::string text;
-  if (auto status = ReadExactly(fd.get(), 0, size, &text); !status.ok()) return WithFile(path, status);
+  if (auto status = ReadExactly(file.fd.get(), 0, size, &text); !status.ok()) return WithFile(path, status);
   return text;
 }
 
@@ -256,26 +267,18 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsPrefix(std::string_view bytes,
 }
 
 absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    const int error = errno;
-    if (error == ENOENT) return absl::NotFoundError(StrCat(path.string(), ": no such file"));
-    return absl::FailedPreconditionError(StrCat(path.string(), ": cannot open: ", ErrnoText(error)));
-  }
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
-    return absl::InvalidArgumentError(StrCat(path.string(), ": not a regular file"));
-  }
-  const auto file_size = static_cast<uint64_t>(info.st_size);
+  ASSIGN_OR_RETURN(const OpenFile file, OpenRegularFile(path));
+  const uint64_t file_size = file.size;
+  const int fd = file.fd.get();
   std::string prefix;
   if (file_size < 8) {
     return WithFile(path, ParseSafetensorsHeaderLength(prefix, file_size).status());
   }
-  if (auto status = ReadExactly(fd.get(), 0, 8, &prefix); !status.ok()) return WithFile(path, status);
+  if (auto status = ReadExactly(fd, 0, 8, &prefix); !status.ok()) return WithFile(path, status);
   auto length = ParseSafetensorsHeaderLength(prefix, file_size);
   if (!length.ok()) return WithFile(path, length.status());
   std::string json;
-  if (auto status = ReadExactly(fd.get(), 8, *length, &json); !status.ok()) return WithFile(path, status);
+  if (auto status = ReadExactly(fd, 8, *length, &json); !status.ok()) return WithFile(path, status);
   auto header = ParseSafetensorsHeaderJson(json, file_size - 8 - *length);
   if (!header.ok()) return WithFile(path, header.status());
   return header;
