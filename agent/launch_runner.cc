@@ -1,10 +1,13 @@
 #include "agent/launch_runner.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/posix_process_launcher.h"
 #include "agent/std_spec.h"
 #include "common/host/gpu_probe.h"
 #include "common/host/host_info.h"
@@ -60,6 +63,38 @@ common::GpuInventory ProbeGpusQuickly(const common::Environment& env) {
   return common::ProbeGpus(options);
 }
 
+// The GPUs as NVML sees them (with compute capability); nullopt without NVML.
+std::optional<common::GpuInventory> ProbeGpusWithNvml(const common::Environment& env) {
+  common::GpuInventory gpus = common::ProbeGpus(common::GpuProbeOptionsFromEnv(env));
+  if (gpus.source != common::GpuInventory::Source::kNvml) return std::nullopt;
+  return gpus;
+}
+
+// Asks `python` whether importlib finds any of `modules` (find_spec imports nothing but parent
+// packages). nullopt when the interpreter cannot be run or gives no answer within 10 s.
+std::optional<bool> PythonFindsAny(const common::Environment& env, const std::string& python,
+                                   const std::vector<std::string>& modules) {
+  constexpr int kDeadlineMs = 10'000;
+  ProcessSpec spec;
+  spec.argv = {python, "-c",
+               "import importlib.util, sys\n"
+               "sys.exit(0 if any(importlib.util.find_spec(m) for m in sys.argv[1:]) else 3)"};
+  spec.argv.insert(spec.argv.end(), modules.begin(), modules.end());
+  spec.env = env.ToEnvp();
+  common::UniqueFd dev_null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  spec.stdout_fd = spec.stderr_fd = dev_null.get();
+  PosixProcessLauncher launcher;
+  auto child = launcher.Launch(spec);
+  if (!child.ok()) return std::nullopt;
+  pollfd exited = {.fd = (*child)->exit_fd(), .events = POLLIN, .revents = 0};
+  if (::poll(&exited, 1, kDeadlineMs) != 1) return std::nullopt;  // the destructor kills it
+  const std::optional<ExitStatus> status = (*child)->TryWait();
+  if (!status) return std::nullopt;
+  if (status->ShellExitCode() == 0) return true;
+  if (status->ShellExitCode() == 3) return false;
+  return std::nullopt;  // no such interpreter, or it failed: cannot tell
+}
+
 }  // namespace
 
 common::HostFacts CollectHostFacts(const common::Environment& env, const std::filesystem::path& working_dir) {
@@ -71,6 +106,10 @@ common::HostFacts CollectHostFacts(const common::Environment& env, const std::fi
   host.port_in_use = LocalPortInUse;
   host.free_port = FreeLocalPort;
   host.find_program = [env](const std::string& program) { return FindOnPath(env, program); };
+  host.probe_gpus_fully = [env] { return ProbeGpusWithNvml(env); };
+  host.python_finds_any = [env](const std::string& python, const std::vector<std::string>& modules) {
+    return PythonFindsAny(env, python, modules);
+  };
   return host;
 }
 

@@ -59,6 +59,7 @@ class NvmlSession {
         get_memory_(other.get_memory_),
         get_pci_(other.get_pci_),
         get_driver_version_(other.get_driver_version_),
+        get_capability_(other.get_capability_),
         initialized_(std::exchange(other.initialized_, false)) {}
   NvmlSession& operator=(NvmlSession&&) = delete;
   NvmlSession(const NvmlSession&) = delete;
@@ -85,6 +86,7 @@ class NvmlSession {
       if (get_pci_ != nullptr && get_pci_(handle, &pci) == kNvmlSuccess) {
         device.bus_id = std::string(pci.bus_id, strnlen(pci.bus_id, sizeof(pci.bus_id)));
       }
+      if (get_capability_ != nullptr) get_capability_(handle, &device.compute_major, &device.compute_minor);
       inventory.devices.push_back(std::move(device));
     }
     char version[kNvmlDriverVersionBufferSize] = {};
@@ -104,6 +106,7 @@ class NvmlSession {
     get_memory_ = library_.Symbol<NvmlReturn(NvmlDevice, NvmlMemory*)>("nvmlDeviceGetMemoryInfo");
     get_pci_ = library_.Symbol<NvmlReturn(NvmlDevice, NvmlPciInfo*)>("nvmlDeviceGetPciInfo_v3");  // optional
     get_driver_version_ = library_.Symbol<NvmlReturn(char*, unsigned int)>("nvmlSystemGetDriverVersion");
+    get_capability_ = library_.Symbol<NvmlReturn(NvmlDevice, int*, int*)>("nvmlDeviceGetCudaComputeCapability");  // optional
     return init_ != nullptr && shutdown_ != nullptr && get_count_ != nullptr && get_handle_ != nullptr &&
            get_name_ != nullptr && get_memory_ != nullptr && get_driver_version_ != nullptr;
   }
@@ -117,6 +120,7 @@ class NvmlSession {
   NvmlReturn (*get_memory_)(NvmlDevice, NvmlMemory*) = nullptr;
   NvmlReturn (*get_pci_)(NvmlDevice, NvmlPciInfo*) = nullptr;
   NvmlReturn (*get_driver_version_)(char*, unsigned int) = nullptr;
+  NvmlReturn (*get_capability_)(NvmlDevice, int*, int*) = nullptr;
   bool initialized_ = false;
 };
 

@@ -19,6 +19,9 @@ struct GpuDevice {
   std::string name;           // "NVIDIA H200"
   uint64_t memory_bytes = 0;  // 0 when the source does not say
   std::string bus_id;
+  // CUDA compute capability (9.0 for an H100); 0.0 when the source does not say (procfs).
+  int compute_major = 0;
+  int compute_minor = 0;
 };
 
 struct GpuInventory {

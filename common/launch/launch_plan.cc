@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <set>
 
 #include "common/status_macros.h"
@@ -107,6 +108,45 @@ absl::StatusOr<std::string> MixedPrecision(const LaunchArgs& args) {
     return Invalid(StrCat("Unknown mixed_precision mode: ", value, ". Choose between ['no', 'fp8', 'fp16', 'bf16']."));
   }
   return value;
+}
+
+// accelerate refuses bf16 on a GPU without it (compute capability below 8.0) before starting anything.
+absl::Status CheckBf16Support(const HostFacts& host, const std::string& gpu_ids) {
+  const std::optional<GpuInventory> gpus = host.probe_gpus_fully();
+  if (!gpus) return absl::OkStatus();
+  std::set<int> used;
+  if (gpu_ids != "all") {
+    for (std::string_view id : StrSplit(gpu_ids, ',')) {
+      if (auto index = ParseInt64(StripWhitespace(id))) used.insert(static_cast<int>(*index));
+    }
+  }
+  for (const GpuDevice& gpu : gpus->devices) {
+    if (!used.empty() && !used.contains(gpu.index)) continue;
+    if (gpu.compute_major > 0 && gpu.compute_major < 8) {
+      return Invalid(StrCat("bf16 mixed precision requires PyTorch >= 1.10 and a supported device: GPU ", gpu.index,
+                            " (", gpu.name, ") has compute capability ", gpu.compute_major, ".", gpu.compute_minor,
+                            ", and bf16 needs 8.0 or newer; use --mixed_precision fp16"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// FP8 needs one of its backends in the workers' Python (accelerate's is_fp8_available).
+absl::Status CheckFp8Backend(const LaunchArgs& args, const std::string& python, const HostFacts& host) {
+  static const std::map<std::string, std::string> kBackendModule = {
+      {"te", "transformer_engine"}, {"msamp", "msamp"}, {"ao", "torchao"}};
+  const std::string backend = AsciiToLower(PythonStr(args.Get("fp8_backend")));
+  std::vector<std::string> modules;
+  if (auto it = kBackendModule.find(backend); it != kBackendModule.end()) {
+    modules.push_back(it->second);
+  } else {
+    for (const auto& [name, module] : kBackendModule) modules.push_back(module);
+  }
+  if (host.python_finds_any(python, modules) == false) {
+    return Invalid(StrCat("FP8 mixed precision is not available: ", python, " finds none of ", StrJoin(modules, ", "),
+                          " (install TransformerEngine, MS-AMP or torchao, or choose another --mixed_precision)"));
+  }
+  return absl::OkStatus();
 }
 
 void AddFp8Env(const LaunchArgs& args, EnvMap& env) {
@@ -507,6 +547,9 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
   const ConfigValue& gpu_ids = args.Get("gpu_ids");
   if (!gpu_ids.is_null() && PythonStr(gpu_ids) != "all") env["CUDA_VISIBLE_DEVICES"] = PythonStr(gpu_ids);
   ASSIGN_OR_RETURN(const std::string mixed_precision, MixedPrecision(args));
+  const std::string python = FindPython(args, host);
+  if (mixed_precision == "bf16" && !use_cpu) RETURN_IF_ERROR(CheckBf16Support(host, gpu_ids.is_null() ? "all" : PythonStr(gpu_ids)));
+  if (mixed_precision == "fp8" && !args.Truthy("no_python")) RETURN_IF_ERROR(CheckFp8Backend(args, python, host));
   env["ACCELERATE_MIXED_PRECISION"] = mixed_precision;
   if (mixed_precision == "fp8") AddFp8Env(args, env);
   if (!deepspeed) {
@@ -515,7 +558,6 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
   }
   if (args.Truthy("enable_cpu_affinity")) env["ACCELERATE_CPU_AFFINITY"] = "1";
 
-  const std::string python = FindPython(args, host);
   ASSIGN_OR_RETURN(plan.rdzv_conf, ParseRdzvConf(PythonStr(args.Get("rdzv_conf"))));
   plan.rdzv_backend = PythonStr(args.Get("rdzv_backend"));
   plan.role = PythonStr(args.Get("role"));

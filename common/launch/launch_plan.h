@@ -34,6 +34,13 @@ struct HostFacts {
   /// Looks `program` up on PATH (from `env`); nullopt when it is not there.
   std::function<std::optional<std::string>(const std::string& program)> find_program =
       [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  // Slower probes, run only by the launches that need them (bf16, fp8). Each answers nullopt when it
+  // cannot tell, and the launch then goes on as accelerate's would on a machine it cannot check.
+  /// The GPUs with their compute capability (NVML).
+  std::function<std::optional<GpuInventory>()> probe_gpus_fully = [] { return std::nullopt; };
+  /// Whether `python` finds any of `modules` (without importing them).
+  std::function<std::optional<bool>(const std::string& python, const std::vector<std::string>& modules)>
+      python_finds_any = [](const std::string&, const std::vector<std::string>&) { return std::nullopt; };
 };
 
 /// Which config file launch reads: `--config_file`, else the default file if it exists and `--cpu`

@@ -199,6 +199,8 @@ struct BadCommand {
   std::vector<std::string> args;
   int exit_code;
   std::string message_part;
+  // Test names list the case by name rather than by its bytes.
+  friend void PrintTo(const BadCommand& value, std::ostream* os) { *os << value.name; }
 };
 
 class LaunchBadInputTest : public LaunchTest, public ::testing::WithParamInterface<BadCommand> {};
@@ -219,7 +221,12 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCommand{"NotAnInt", {"--num_processes", "two", "x.py"}, 2, "invalid int value: 'two'"},
                       BadCommand{"MissingConfig", {"--config_file", "/nonexistent/c.yaml", "x.py"}, 1, "does not exist"},
                       BadCommand{"TwoParadigms", {"--cpu", "--multi_gpu", "x.py"}, 1, "only use one of"},
-                      BadCommand{"ModuleAndNoPython", {"-m", "--no_python", "x"}, 1, "cannot be used together"}),
+                      BadCommand{"ModuleAndNoPython", {"-m", "--no_python", "x"}, 1, "cannot be used together"},
+                      // The test machine's python3 has no TransformerEngine: asked for real.
+                      BadCommand{"Fp8WithoutItsBackend",
+                                 {"--cpu", "--mixed_precision", "fp8", "--fp8_backend", "te", "x.py"},
+                                 1,
+                                 "FP8 mixed precision is not available"}),
     [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace

@@ -168,6 +168,8 @@ struct BadFile {
   const char* name;
   const char* text;
   std::vector<const char*> message_parts;  // each must appear in the one-line error
+  // Test names list the case by name rather than by its bytes.
+  friend void PrintTo(const BadFile& value, std::ostream* os) { *os << value.name; }
 };
 
 class BadConfigTest : public ::testing::TestWithParam<BadFile> {};

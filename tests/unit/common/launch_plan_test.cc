@@ -306,6 +306,50 @@ TEST(LaunchPlanTest, Fp8Environment) {
   for (const auto& [key, value] : expected) EXPECT_EQ(plan->env.at(key), value) << key;
 }
 
+// bf16 on a GPU older than compute capability 8.0 fails before anything starts; only the GPUs the
+// launch uses count, and a machine NVML cannot describe is not blocked.
+TEST(LaunchPlanTest, Bf16NeedsComputeCapabilityEight) {
+  HostFacts host = Host(2);
+  host.probe_gpus_fully = [] {
+    GpuInventory gpus;
+    gpus.devices = {{.index = 0, .name = "NVIDIA H200", .compute_major = 9, .compute_minor = 0},
+                    {.index = 1, .name = "Tesla V100", .compute_major = 7, .compute_minor = 0}};
+    return std::optional<GpuInventory>(gpus);
+  };
+  auto refused = Plan({"--multi_gpu", "--num_processes", "2", "--mixed_precision", "bf16", "t.py"}, host);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("GPU 1 (Tesla V100) has compute capability 7.0"), std::string::npos)
+      << refused.status();
+  EXPECT_TRUE(Plan({"--gpu_ids", "0", "--num_processes", "1", "--mixed_precision", "bf16", "t.py"}, host).ok());
+  EXPECT_TRUE(Plan({"--cpu", "--num_processes", "2", "--mixed_precision", "bf16", "t.py"}, host).ok());
+  EXPECT_TRUE(Plan({"--multi_gpu", "--num_processes", "2", "--mixed_precision", "fp16", "t.py"}, host).ok());
+  EXPECT_TRUE(Plan({"--multi_gpu", "--num_processes", "2", "--mixed_precision", "bf16", "t.py"}, Host(2)).ok());
+}
+
+// fp8 needs the backend's module in the workers' Python; "cannot tell" does not block.
+TEST(LaunchPlanTest, Fp8NeedsItsBackendInstalled) {
+  HostFacts host = Host(2);
+  std::vector<std::string> asked;
+  std::string asked_python;
+  std::optional<bool> answer = false;
+  host.python_finds_any = [&](const std::string& python, const std::vector<std::string>& modules) {
+    asked_python = python;
+    asked = modules;
+    return answer;
+  };
+  auto refused = Plan({"--multi_gpu", "--num_processes", "2", "--mixed_precision", "fp8", "--fp8_backend", "te", "t.py"}, host);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("FP8 mixed precision is not available"), std::string::npos);
+  EXPECT_EQ(asked, std::vector<std::string>{"transformer_engine"});
+  EXPECT_EQ(asked_python, "/venv/bin/python");
+  ASSERT_FALSE(Plan({"--multi_gpu", "--num_processes", "2", "--mixed_precision", "fp8", "t.py"}, host).ok());
+  EXPECT_EQ(asked, (std::vector<std::string>{"torchao", "msamp", "transformer_engine"}));
+  answer = true;
+  EXPECT_TRUE(Plan({"--multi_gpu", "--num_processes", "2", "--mixed_precision", "fp8", "t.py"}, host).ok());
+  answer = std::nullopt;
+  EXPECT_TRUE(Plan({"--multi_gpu", "--num_processes", "2", "--mixed_precision", "fp8", "t.py"}, host).ok());
+}
+
 TEST(LaunchPlanTest, ParallelismConfigEnvironment) {
   const ClusterConfig config = ConfigFromYaml(
       "distributed_type: FSDP\nnum_processes: 4\nfsdp_config:\n  fsdp_version: 2\nparallelism_config:\n"
@@ -323,6 +367,8 @@ struct InvalidCase {
   std::string name;
   std::vector<std::string> argv;
   std::string message_part;
+  // Test names list the case by name rather than by its bytes.
+  friend void PrintTo(const InvalidCase& value, std::ostream* os) { *os << value.name; }
 };
 
 class InvalidLaunchTest : public ::testing::TestWithParam<InvalidCase> {};
