@@ -57,7 +57,17 @@ RunResult LocalAgent::RunOnLoopThread() {
     spdlog::warn("PR_SET_CHILD_SUBREAPER failed ({}); orphaned grandchildren will go to init",
                  std::strerror(errno));
   }
-  OrphanReaper reaper;
+  // The guard kills workers' descendants should this process die without cleaning up (SIGKILL).
+  std::unique_ptr<SessionGuard> guard;
+  if (options_.child_subreaper) {
+    auto started = SessionGuard::Start();
+    if (started.ok()) {
+      guard = *std::move(started);
+    } else {
+      spdlog::warn("no session guard ({}); workers' children may outlive a killed launcher", started.status().message());
+    }
+  }
+  OrphanReaper reaper(guard.get());
   OrphanReaper* reaper_ptr = options_.child_subreaper ? &reaper : nullptr;
   PosixProcessLauncher launcher;
   FdConsoleSink default_console;

@@ -17,13 +17,21 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
+#include "agent/session_guard.h"
 
 namespace accel::agent {
 
 class OrphanReaper {
  public:
+  /// `guard` (optional, must outlive this) also learns every session, to kill its processes should the
+  /// launcher die before it could.
+  explicit OrphanReaper(SessionGuard* guard = nullptr) : guard_(guard) {}
+
   /// Records a worker's pid (= its session id); its descendants become ours to reap.
-  void AddSession(pid_t worker_pid) { sessions_.insert(worker_pid); }
+  void AddSession(pid_t worker_pid) {
+    sessions_.insert(worker_pid);
+    if (guard_ != nullptr) guard_->Watch(worker_pid);
+  }
 
   /// Reaps exited orphans without blocking. Returns how many were reaped. Call on SIGCHLD and from the
   /// periodic monitor pass (SIGCHLD may be consumed by another thread that does not block it).
@@ -40,6 +48,7 @@ class OrphanReaper {
   };
   std::vector<Orphan> FindOrphans() const;
 
+  SessionGuard* guard_;
   absl::flat_hash_set<pid_t> sessions_;
 };
 

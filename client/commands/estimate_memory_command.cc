@@ -240,7 +240,10 @@ absl::StatusOr<ModelParameters> LoadParameters(std::string_view model, const Com
     if (!checkpoint.ok()) return checkpoint.status();
     result.files = checkpoint->files.size();
     tensors.reserve(checkpoint->tensors.size());
-    for (auto& tensor : checkpoint->tensors) tensors.push_back({std::move(tensor.name), tensor.elements});
+    for (auto& tensor : checkpoint->tensors) {
+      // The reader has already refused unknown dtypes.
+      tensors.push_back({std::move(tensor.name), tensor.elements, common::BuiltBytesPerElement(tensor.dtype).value_or(4)});
+    }
   } else {
     result.source = "config";
     if (library == "timm") {
@@ -370,8 +373,8 @@ int RunEstimateMemoryCommand(const CommandContext& context, CommandArgs args) {
   auto parameters = LoadParameters(model, context, parsed->Value("library_name"));
   if (!parameters.ok()) return ReportError(context, kCommand, parameters.status());
 
-  const uint64_t total_bytes = 4 * parameters->summary.total_elements;  // built in float32
-  const uint64_t largest_bytes = 4 * parameters->summary.largest_layer_elements;
+  const uint64_t total_bytes = parameters->summary.total_bytes;  // built in float32
+  const uint64_t largest_bytes = parameters->summary.largest_layer_bytes;
   std::vector<common::DtypeMemory> rows;
   for (EstimateDtype dtype : *dtypes) rows.push_back(common::EstimateDtypeMemory(dtype, total_bytes, largest_bytes));
 

@@ -457,14 +457,15 @@ absl::StatusOr<LoadedClusterConfig> ClusterConfigFromValue(const ConfigValue& pa
   return loaded;
 }
 
+absl::StatusOr<LoadedClusterConfig> ParseClusterConfig(std::string_view text, std::string_view source) {
+  absl::StatusOr<ConfigValue> parsed = source.ends_with(".json") ? ParseJson(text) : ParseYaml(text);
+  if (!parsed.ok()) return absl::InvalidArgumentError(StrCat(source, ": ", parsed.status().message()));
+  return ClusterConfigFromValue(*parsed, source);
+}
+
 absl::StatusOr<LoadedClusterConfig> LoadClusterConfig(const std::filesystem::path& path) {
   ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
-  const bool json = path.string().ends_with(".json");
-  absl::StatusOr<ConfigValue> parsed = json ? ParseJson(text) : ParseYaml(text);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(StrCat(path.string(), ": ", parsed.status().message()));
-  }
-  return ClusterConfigFromValue(*parsed, path.string());
+  return ParseClusterConfig(text, path.string());
 }
 
 ConfigValue ClusterConfigToValue(const ClusterConfig& config) {

@@ -89,6 +89,10 @@ struct LoadedClusterConfig {
 /// Types and validates an already parsed file. `source` names the file in messages.
 absl::StatusOr<LoadedClusterConfig> ClusterConfigFromValue(const ConfigValue& root, std::string_view source);
 
+/// Parses and validates a file's text: JSON when `source` ends in ".json", YAML (which also reads
+/// JSON) otherwise. InvalidArgument, naming `source`, key and value, when it is bad.
+absl::StatusOr<LoadedClusterConfig> ParseClusterConfig(std::string_view text, std::string_view source);
+
 /// Reads `path`: JSON when the name ends in ".json", YAML (which also reads JSON) otherwise.
 /// NotFound when the file does not exist; InvalidArgument, naming file, key and value, when it is bad.
 absl::StatusOr<LoadedClusterConfig> LoadClusterConfig(const std::filesystem::path& path);

@@ -1,8 +1,10 @@
 #include "common/model/param_count.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
+#include "common/model/safetensors.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "nlohmann/json.hpp"
@@ -338,22 +340,40 @@ std::string_view LayerOfTensor(std::string_view tensor_name) {
   return tensor_name.substr(0, last_dot);
 }
 
+std::optional<uint32_t> BuiltBytesPerElement(std::string_view safetensors_dtype) {
+  const std::optional<int> bits = SafetensorsDtypeBits(safetensors_dtype);
+  if (!bits) return std::nullopt;
+  const bool floating = safetensors_dtype.starts_with('F') || safetensors_dtype == "BF16";
+  if (floating) return 4;
+  return static_cast<uint32_t>(std::max(*bits / 8, 1));
+}
+
 absl::StatusOr<ParameterSummary> SummarizeParameters(std::span<const NamedTensorSize> tensors) {
   ParameterSummary summary;
-  std::map<std::string_view, uint64_t> layers;
+  struct LayerSize {
+    uint64_t elements = 0;
+    uint64_t bytes = 0;
+  };
+  std::map<std::string_view, LayerSize> layers;
   for (const NamedTensorSize& tensor : tensors) {
-    if (__builtin_add_overflow(summary.total_elements, tensor.elements, &summary.total_elements)) {
+    uint64_t bytes = 0;
+    if (__builtin_add_overflow(summary.total_elements, tensor.elements, &summary.total_elements) ||
+        __builtin_mul_overflow(tensor.elements, uint64_t{tensor.built_bytes_per_element}, &bytes) ||
+        __builtin_add_overflow(summary.total_bytes, bytes, &summary.total_bytes)) {
       return absl::InvalidArgumentError("the parameter count overflows 64 bits");
     }
-    // Cannot overflow: a layer's sum is at most the total, checked above.
-    layers[LayerOfTensor(tensor.name)] += tensor.elements;
+    // Cannot overflow: a layer's sums are at most the totals, checked above.
+    LayerSize& layer = layers[LayerOfTensor(tensor.name)];
+    layer.elements += tensor.elements;
+    layer.bytes += bytes;
   }
   summary.tensor_count = tensors.size();
   summary.layer_count = layers.size();
-  for (const auto& [layer, elements] : layers) {
-    if (summary.largest_layer.empty() || elements > summary.largest_layer_elements) {
-      summary.largest_layer = std::string(layer);
-      summary.largest_layer_elements = elements;
+  for (const auto& [name, size] : layers) {
+    if (summary.largest_layer.empty() || size.bytes > summary.largest_layer_bytes) {
+      summary.largest_layer = std::string(name);
+      summary.largest_layer_elements = size.elements;
+      summary.largest_layer_bytes = size.bytes;
     }
   }
   return summary;

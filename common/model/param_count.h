@@ -10,7 +10,10 @@
 //   - any other name belongs to its module, the name minus its last component:
 //     `model.embed_tokens.weight` -> `model.embed_tokens`, `lm_head.weight` -> `lm_head`;
 //   - a name with a single component (a parameter held directly by the top-level model) is its own layer.
-// The largest layer is the group with the most elements (ties: the first in name order).
+// The largest layer is the group with the most bytes (ties: the first in name order).
+//
+// Bytes are those of the model accelerate builds, in float32: 4 per element of a floating tensor
+// whatever the checkpoint stores, and an integer or bool tensor's own width (an int64 buffer stays 8).
 //
 // Config formulas count the model that the architecture's checkpoints hold: the `*ForCausalLM` class for
 // decoder LMs (llama, mistral, qwen2, gemma, gpt2, gpt_neox: lm_head counted unless tie_word_embeddings),
@@ -22,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,15 +39,22 @@ namespace accel::common {
 struct NamedTensorSize {
   std::string name;
   uint64_t elements = 0;
+  uint32_t built_bytes_per_element = 4;  // see the file comment: 4 for floating tensors
 };
+
+/// Bytes per element, in the model accelerate builds, of a tensor stored as safetensors `dtype`
+/// (see the file comment); nullopt when the dtype is unknown.
+std::optional<uint32_t> BuiltBytesPerElement(std::string_view safetensors_dtype);
 
 /// The layer a tensor belongs to, by the rule in the file comment.
 std::string_view LayerOfTensor(std::string_view tensor_name);
 
 struct ParameterSummary {
   uint64_t total_elements = 0;
+  uint64_t total_bytes = 0;   // built in float32, see the file comment
   std::string largest_layer;  // empty when there are no tensors
   uint64_t largest_layer_elements = 0;
+  uint64_t largest_layer_bytes = 0;
   size_t tensor_count = 0;
   size_t layer_count = 0;
 };

@@ -19,9 +19,7 @@ int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
 absl::StatusOr<std::optional<common::ClusterConfig>> ConfigFromSpec(const common::JobSpec& spec) {
   if (spec.config_text.empty()) return std::optional<common::ClusterConfig>();
   const std::string name = spec.config_name.empty() ? "submitted config" : spec.config_name;
-  auto parsed = name.ends_with(".json") ? common::ParseJson(spec.config_text) : common::ParseYaml(spec.config_text);
-  if (!parsed.ok()) return absl::InvalidArgumentError(common::StrCat(name, ": ", parsed.status().message()));
-  ASSIGN_OR_RETURN(auto loaded, common::ClusterConfigFromValue(*parsed, name));
+  ASSIGN_OR_RETURN(auto loaded, common::ParseClusterConfig(spec.config_text, name));
   return std::optional<common::ClusterConfig>(std::move(loaded.config));
 }
 

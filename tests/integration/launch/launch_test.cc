@@ -147,6 +147,27 @@ TEST_F(LaunchTest, NoOrphansWhenTheLauncherIsKilled) {
   }
 }
 
+// The workers' own children (DataLoader workers, shells' background jobs) get no parent-death signal:
+// the session guard must kill them when the launcher is SIGKILLed.
+TEST_F(LaunchTest, NoOrphanedGrandchildrenWhenTheLauncherIsKilled) {
+  Subprocess launcher(Launch({"--cpu", "--num_processes", "2", "--no_python"}, {"none", "none", "0", "60"}), BaseEnv());
+  auto file = [&](const char* kind, int rank) { return out() / (std::string(kind) + "." + std::to_string(rank) + ".0"); };
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(file("child", 0)) && std::filesystem::exists(file("child", 1)); },
+                      seconds(20)))
+      << launcher.Err();
+  std::vector<pid_t> processes;
+  for (int rank = 0; rank < 2; ++rank) {
+    processes.push_back(std::stoi(ReadFile(file("pid", rank))));
+    processes.push_back(std::stoi(ReadFile(file("child", rank))));
+  }
+  for (pid_t pid : processes) ASSERT_TRUE(ProcessAlive(pid)) << pid;
+  launcher.Signal(SIGKILL);
+  EXPECT_EQ(launcher.Wait(seconds(10)).exit_code, 128 + SIGKILL);
+  for (pid_t pid : processes) {
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(pid); }, seconds(5))) << "process " << pid << " survived";
+  }
+}
+
 TEST_F(LaunchTest, TeeWritesTorchrunLogLayout) {
   const auto logs = dir_.path() / "logs";
   const ProcessResult result =

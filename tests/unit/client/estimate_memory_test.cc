@@ -149,6 +149,11 @@ TEST_F(EstimateMemoryTest, DtypesInTheOrderGivenAndJson) {
   // An odd element count gives half bytes at int4.
   testing::WriteFakeSafetensors(dir_ / "odd.safetensors", {{"w", "F32", {3}}});
   EXPECT_EQ(RunJson({"odd.safetensors", "--dtypes", "int4"})["dtypes"]["int4"]["total_bytes"], 1.5);
+  // Integer tensors (int64 position ids) keep their width in the float32 model, as in accelerate.
+  testing::WriteFakeSafetensors(dir_ / "ids.safetensors", {{"w", "BF16", {10}}, {"position_ids", "I64", {5}}});
+  const nlohmann::json ids = RunJson({"ids.safetensors", "--dtypes", "float32"});
+  EXPECT_EQ(ids["parameters"], 15);
+  EXPECT_EQ(ids["dtypes"]["float32"]["total_bytes"], 4 * 10 + 8 * 5);
 }
 
 TEST_F(EstimateMemoryTest, HubCacheFollowsRefsMainElseNewestSnapshot) {

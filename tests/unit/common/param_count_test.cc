@@ -44,6 +44,8 @@ TEST(SummarizeParametersTest, TotalsAndLargestLayer) {
   EXPECT_EQ(summary->layer_count, 5u);  // embed_tokens, layers.0, layers.1, lm_head, norm
   EXPECT_EQ(summary->largest_layer, "model.layers.0");
   EXPECT_EQ(summary->largest_layer_elements, 1100u);
+  EXPECT_EQ(summary->total_bytes, 4 * 4110u);
+  EXPECT_EQ(summary->largest_layer_bytes, 4 * 1100u);
 }
 
 TEST(SummarizeParametersTest, TiesGoToTheFirstNameAndOverflowIsAnError) {
@@ -56,6 +58,27 @@ TEST(SummarizeParametersTest, TiesGoToTheFirstNameAndOverflowIsAnError) {
   EXPECT_EQ(empty->largest_layer, "");
   auto overflow = SummarizeParameters(std::vector<NamedTensorSize>{{"a", ~uint64_t{0}}, {"b", 1}});
   EXPECT_THAT(std::string(overflow.status().message()), HasSubstr("overflows"));
+  auto bytes_overflow = SummarizeParameters(std::vector<NamedTensorSize>{{"a", ~uint64_t{0} / 2, 8}});
+  EXPECT_THAT(std::string(bytes_overflow.status().message()), HasSubstr("overflows"));
+}
+
+TEST(SummarizeParametersTest, IntegerTensorsKeepTheirWidthFloatsAreBuiltInFloat32) {
+  ASSERT_EQ(BuiltBytesPerElement("BF16"), 4u);
+  ASSERT_EQ(BuiltBytesPerElement("F64"), 4u);
+  ASSERT_EQ(BuiltBytesPerElement("F8_E4M3"), 4u);
+  ASSERT_EQ(BuiltBytesPerElement("I64"), 8u);
+  ASSERT_EQ(BuiltBytesPerElement("I32"), 4u);
+  ASSERT_EQ(BuiltBytesPerElement("BOOL"), 1u);
+  ASSERT_EQ(BuiltBytesPerElement("U8"), 1u);
+  EXPECT_FALSE(BuiltBytesPerElement("Q7").has_value());
+  // 100 int64 position ids outweigh 150 floats: the largest layer is chosen by bytes.
+  auto summary = SummarizeParameters(std::vector<NamedTensorSize>{
+      {"embeddings.position_ids", 100, 8}, {"encoder.weight", 150, 4}});
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->total_elements, 250u);
+  EXPECT_EQ(summary->total_bytes, 1400u);
+  EXPECT_EQ(summary->largest_layer, "embeddings");
+  EXPECT_EQ(summary->largest_layer_bytes, 800u);
 }
 
 struct Counted {
