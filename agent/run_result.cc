@@ -82,4 +82,14 @@ std::string FormatFailureSummary(const RunResult& result, std::string_view entry
                       "\n", "Root Cause (first observed failure):\n", root, "\n", border, "\n");
 }
 
+std::string FormatFailureLine(const RunResult& result, std::string_view entrypoint) {
+  if (result.failures.empty()) return "";
+  const WorkerFailure& f = result.failures.front();
+  const std::string how = f.pid < 0       ? common::StrCat("could not start (", f.message, ")")
+                          : f.signal != 0 ? common::StrCat("was killed by ", SignalName(f.signal))
+                                          : common::StrCat("exited with code ", f.exit_code);
+  return common::StrCat(entrypoint, " FAILED: rank ", f.global_rank, " (local_rank ", f.local_rank, ") on ",
+                        f.host.empty() ? "<unknown>" : f.host, " ", how, "\n");
+}
+
 }  // namespace accel::agent

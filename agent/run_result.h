@@ -73,4 +73,7 @@ struct RunResult {
 /// pid, error file and message / traceback. Empty string when there are no failures.
 std::string FormatFailureSummary(const RunResult& result, std::string_view entrypoint);
 
+/// The root cause in one line, for `--quiet`: the workers' own tracebacks are already on the console.
+std::string FormatFailureLine(const RunResult& result, std::string_view entrypoint);
+
 }  // namespace accel::agent

@@ -228,7 +228,10 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
     absl::MutexLock lock(&abort_mu);
     abort_info = aborted;
   }
-  if (!result.failures.empty()) *context.err << agent::FormatFailureSummary(result, launch.entrypoint);
+  if (!result.failures.empty()) {
+    *context.err << (launch.quiet ? agent::FormatFailureLine(result, launch.entrypoint)
+                                  : agent::FormatFailureSummary(result, launch.entrypoint));
+  }
   if (abort_info && result.failures.empty()) {
     // Another machine failed (or vanished): its reason and its worker's exit code are the job's.
     *context.err << "accelctl launch: error: the job stopped on every machine: " << abort_info->first << "\n";

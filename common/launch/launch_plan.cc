@@ -388,6 +388,7 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
 
   std::vector<std::string> warned;
   bool mp_from_config = false;
+  bool num_processes_defaulted_under_cpu = false;
   if (config) {
     if (!args.Truthy("multi_gpu") && !args.Truthy("tpu") && !args.Truthy("tpu_use_cluster") &&
         !args.Truthy("use_deepspeed") && !args.Truthy("use_fsdp") && !args.Truthy("use_megatron_lm")) {
@@ -422,6 +423,8 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
   } else {
     const int gpu_count = host.gpus.count();
     if (args.IsNone("num_processes")) {
+      // accelerate reports the GPU count here, yet under --cpu starts a single process.
+      num_processes_defaulted_under_cpu = args.Truthy("cpu");
       args.ns["num_processes"] = gpu_count;
       warned.push_back(StrCat("\t`--num_processes` was set to a value of `", gpu_count, "`"));
     }
@@ -475,6 +478,7 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
       }
     }
   }
+  if (num_processes_defaulted_under_cpu) plan.num_processes = 1;
   if (!warned.empty()) {
     plan.warnings.push_back(StrCat(
         "The following values were not passed to `accelctl launch` and had defaults used instead:\n",
@@ -550,6 +554,10 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
   const std::string python = FindPython(args, host);
   if (mixed_precision == "bf16" && !use_cpu) RETURN_IF_ERROR(CheckBf16Support(host, gpu_ids.is_null() ? "all" : PythonStr(gpu_ids)));
   if (mixed_precision == "fp8" && !args.Truthy("no_python")) RETURN_IF_ERROR(CheckFp8Backend(args, python, host));
+  if (deepspeed && !args.Truthy("no_python") && host.python_finds_any(python, {"deepspeed"}) == false) {
+    return Invalid(StrCat("DeepSpeed is not installed => run `pip3 install deepspeed` or build it from source (", python,
+                          " cannot import deepspeed)"));
+  }
   env["ACCELERATE_MIXED_PRECISION"] = mixed_precision;
   if (mixed_precision == "fp8") AddFp8Env(args, env);
   if (!deepspeed) {
@@ -560,6 +568,11 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
 
   ASSIGN_OR_RETURN(plan.rdzv_conf, ParseRdzvConf(PythonStr(args.Get("rdzv_conf"))));
   plan.rdzv_backend = PythonStr(args.Get("rdzv_backend"));
+  if (plan.rdzv_backend != "static" && plan.num_machines > 1) {
+    plan.warnings.push_back(StrCat("--rdzv_backend ", plan.rdzv_backend,
+                                   ": accelctl launch uses its own static rendezvous on main_process_port + 1; for "
+                                   "elastic membership submit the job to a cluster with --num_machines MIN:MAX"));
+  }
   plan.role = PythonStr(args.Get("role"));
   plan.max_restarts = static_cast<int>(AsInt(args.Get("max_restarts")).value_or(0));
   plan.monitor_interval = args.Get("monitor_interval").is_number() ? args.Get("monitor_interval").get<double>() : 0.1;

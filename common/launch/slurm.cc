@@ -87,6 +87,13 @@ absl::StatusOr<std::vector<std::string>> ExpandSlurmHostList(std::string_view ho
 absl::StatusOr<std::vector<std::string>> ApplySlurmEnvironment(LaunchArgs& args, const Environment& env) {
   std::vector<std::string> filled;
   if (!env.GetNonEmpty("SLURM_JOB_ID") || !env.GetNonEmpty("SLURM_NODEID")) return filled;
+  // One launcher per node starts all of the node's workers: a second task of the same srun step on this
+  // node would claim the same machine rank and start a second set of workers.
+  if (auto local_id = PositiveInt(env, "SLURM_LOCALID"); local_id && args.IsNone("machine_rank")) {
+    return absl::InvalidArgumentError(
+        StrCat("SLURM_LOCALID=", *local_id, ": accelctl launch runs once per node and starts the node's workers "
+               "itself; run it with `srun --ntasks-per-node=1`"));
+  }
   const auto nodes = PositiveInt(env, "SLURM_NNODES").value_or(PositiveInt(env, "SLURM_JOB_NUM_NODES").value_or(1));
   auto set_if_unset = [&](const std::string& name, ConfigValue value, std::string_view source) {
     if (!args.IsNone(name)) return;

@@ -123,6 +123,44 @@ TEST_F(LaunchTest, SigtermIsForwardedAndExitCodeIs143) {
   EXPECT_TRUE(std::filesystem::exists(out() / "term.1"));
 }
 
+TEST_F(LaunchTest, HangupAndQuitAreForwardedWithTheirExitCodes) {
+  for (int signal : {SIGHUP, SIGQUIT}) {
+    std::filesystem::remove_all(out());
+    std::filesystem::create_directories(out());
+    Subprocess launcher(Launch({"--cpu", "--num_processes", "2", "--no_python"}, {"none", "none", "0", "30"}), BaseEnv());
+    ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(out() / "pid.0.0") && std::filesystem::exists(out() / "pid.1.0"); },
+                        seconds(20)))
+        << launcher.Err();
+    const pid_t worker = std::stoi(ReadFile(out() / "pid.0.0"));
+    launcher.Signal(signal);
+    const ProcessResult result = launcher.Wait(seconds(20));
+    EXPECT_EQ(result.exit_code, 128 + signal) << result.err;
+    EXPECT_FALSE(ProcessAlive(worker));
+  }
+}
+
+TEST_F(LaunchTest, DebugAndCpuAffinityReachTheWorkers) {
+  const ProcessResult result = RunProcess(
+      Launch({"--cpu", "--num_processes", "2", "--debug", "--enable_cpu_affinity", "--no_python"}), BaseEnv());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  Env env = ReadEnvFile(out() / "env.1.0");
+  EXPECT_EQ(env["ACCELERATE_DEBUG_MODE"], "true");
+  EXPECT_EQ(env["ACCELERATE_CPU_AFFINITY"], "1");
+}
+
+TEST_F(LaunchTest, QuietPrintsTheRootCauseInOneLine) {
+  const ProcessResult loud =
+      RunProcess(Launch({"--cpu", "--num_processes", "2", "--no_python"}, {"1", "0", "7"}), BaseEnv());
+  EXPECT_EQ(loud.exit_code, 7);
+  EXPECT_NE(loud.err.find("Root Cause (first observed failure):"), std::string::npos) << loud.err;
+  const ProcessResult quiet =
+      RunProcess(Launch({"--cpu", "--num_processes", "2", "--quiet", "--no_python"}, {"1", "0", "7"}), BaseEnv());
+  EXPECT_EQ(quiet.exit_code, 7);
+  EXPECT_EQ(quiet.err.find("Root Cause"), std::string::npos) << quiet.err;
+  EXPECT_NE(quiet.err.find("FAILED: rank 1 (local_rank 1) on "), std::string::npos) << quiet.err;
+  EXPECT_NE(quiet.err.find(" exited with code 7\n"), std::string::npos) << quiet.err;
+}
+
 TEST_F(LaunchTest, NoOrphansWhenTheLauncherIsKilled) {
   Subprocess launcher(Launch({"--cpu", "--num_processes", "3", "--no_python"}, {"none", "none", "0", "60", "exec"}),
                       BaseEnv());

@@ -275,6 +275,47 @@ TEST(LaunchPlanTest, DeepSpeedEnvironment) {
   EXPECT_EQ(multinode.status().code(), absl::StatusCode::kUnimplemented);
 }
 
+TEST(LaunchPlanTest, DeepSpeedNeedsItsPackageBeforeAnythingStarts) {
+  HostFacts host = Host(2);
+  std::vector<std::string> asked;
+  host.python_finds_any = [&](const std::string&, const std::vector<std::string>& modules) {
+    asked = modules;
+    return std::optional<bool>(false);
+  };
+  auto refused = Plan({"--use_deepspeed", "--num_processes", "2", "--zero_stage", "2", "t.py"}, host);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("DeepSpeed is not installed"), std::string_view::npos) << refused.status();
+  EXPECT_EQ(asked, std::vector<std::string>{"deepspeed"});
+  // A program run without Python is not asked about.
+  EXPECT_TRUE(Plan({"--use_deepspeed", "--num_processes", "2", "--no_python", "prog"}, host).ok());
+}
+
+TEST(LaunchPlanTest, CpuWithDefaultedProcessCountStartsOneProcessAsAccelerateDoes) {
+  // accelerate fills num_processes with the GPU count and reports it, then starts one process under --cpu.
+  auto plan = Plan({"--cpu", "t.py"}, Host(2));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->launcher, LauncherKind::kSimple);
+  EXPECT_EQ(plan->num_processes, 1);
+  ASSERT_FALSE(plan->warnings.empty());
+  EXPECT_NE(plan->warnings[0].find("`--num_processes` was set to a value of `2`"), std::string::npos);
+  // Asked for explicitly, --cpu starts them all.
+  auto explicit_count = Plan({"--cpu", "--num_processes", "2", "t.py"}, Host(2));
+  ASSERT_TRUE(explicit_count.ok()) << explicit_count.status();
+  EXPECT_EQ(explicit_count->launcher, LauncherKind::kMultiCpu);
+  EXPECT_EQ(explicit_count->num_processes, 2);
+}
+
+TEST(LaunchPlanTest, NonStaticRendezvousBackendOnSeveralMachinesIsNamed) {
+  auto plan = Plan({"--multi_gpu", "--num_processes", "4", "--num_machines", "2", "--machine_rank", "0",
+                    "--main_process_ip", "10.0.0.1", "--rdzv_backend", "c10d", "t.py"},
+                   Host(2));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  bool named = false;
+  for (const std::string& warning : plan->warnings) named |= warning.starts_with("--rdzv_backend c10d:");
+  EXPECT_TRUE(named);
+}
+
 TEST(LaunchPlanTest, MegatronEnvironment) {
   auto plan = Plan({"--use_megatron_lm", "--num_processes", "2", "--megatron_lm_tp_degree", "2",
                     "--megatron_lm_no_load_optim", "False", "--megatron_lm_sequence_parallelism", "true", "t.py"},

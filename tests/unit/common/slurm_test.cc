@@ -75,6 +75,19 @@ TEST(ApplySlurmEnvironmentTest, NothingOutsideSlurm) {
   EXPECT_TRUE(args.IsNone("num_machines"));
 }
 
+TEST(ApplySlurmEnvironmentTest, OneLauncherPerNode) {
+  LaunchArgs first = Parse({"train.py"});
+  EXPECT_TRUE(ApplySlurmEnvironment(first, SlurmEnv({{"SLURM_LOCALID", "0"}})).ok());
+  // The second task of `srun --ntasks-per-node=2` on a node would claim the same machine rank.
+  LaunchArgs second = Parse({"train.py"});
+  auto refused = ApplySlurmEnvironment(second, SlurmEnv({{"SLURM_LOCALID", "1"}}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("srun --ntasks-per-node=1"), std::string_view::npos) << refused.status();
+  // An explicit machine rank is the user's decision.
+  LaunchArgs explicit_rank = Parse({"--machine_rank", "5", "train.py"});
+  EXPECT_TRUE(ApplySlurmEnvironment(explicit_rank, SlurmEnv({{"SLURM_LOCALID", "1"}})).ok());
+}
+
 TEST(ApplySlurmEnvironmentTest, BadNodeListIsAnError) {
   LaunchArgs args = Parse({"train.py"});
   auto filled = ApplySlurmEnvironment(args, SlurmEnv({{"SLURM_JOB_NODELIST", "gpu[01-"}}));
