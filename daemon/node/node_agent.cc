@@ -237,6 +237,14 @@ void NodeAgent::Emit(const common::GroupEvent& event) {
   std::vector<EventSink> sinks;
   {
     absl::MutexLock lock(&watch_mu_);
+    if (event.kind != common::GroupEvent::Kind::kLog) {
+      auto [it, inserted] = last_state_.insert_or_assign(event.job_id, event);
+      if (inserted) last_state_order_.push_back(event.job_id);
+      if (last_state_order_.size() > kRememberedJobs) {
+        last_state_.erase(last_state_order_.front());
+        last_state_order_.pop_front();
+      }
+    }
     for (const auto& [id, watcher] : watchers_) {
       if (watcher.job_id == event.job_id) sinks.push_back(watcher.sink);
     }
@@ -247,6 +255,8 @@ void NodeAgent::Emit(const common::GroupEvent& event) {
 int NodeAgent::Watch(const std::string& job_id, EventSink sink) {
   absl::MutexLock lock(&watch_mu_);
   const int id = next_watch_id_++;
+  // Replayed under the lock: an Emit() that runs later records and delivers its newer event after this.
+  if (auto it = last_state_.find(job_id); it != last_state_.end()) sink(it->second);
   watchers_[id] = Watcher{job_id, std::move(sink)};
   return id;
 }

@@ -8,6 +8,7 @@
 // threads (log lines on its loop thread).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,7 +46,8 @@ class NodeAgent {
   /// OK when nothing runs.
   absl::Status StopGroup(const std::string& job_id, int signal);
 
-  /// Adds a watcher of the job's events; returns an id for Unwatch.
+  /// Adds a watcher of the job's events; returns an id for Unwatch. The job's latest state event
+  /// (started, or how its last attempt ended) reaches `sink` first, from inside this call.
   int Watch(const std::string& job_id, EventSink sink);
   void Unwatch(int watch_id);
 
@@ -66,6 +68,12 @@ class NodeAgent {
   absl::Mutex watch_mu_;
   std::map<int, Watcher> watchers_ ABSL_GUARDED_BY(watch_mu_);
   int next_watch_id_ ABSL_GUARDED_BY(watch_mu_) = 1;
+  // Each job's latest state event (started or final), replayed to a new watcher so that a coordinator
+  // that (re)connects learns how the job stands, including how it ended while nobody watched. Bounded:
+  // the oldest jobs are forgotten first.
+  static constexpr size_t kRememberedJobs = 4096;
+  std::map<std::string, common::GroupEvent> last_state_ ABSL_GUARDED_BY(watch_mu_);
+  std::deque<std::string> last_state_order_ ABSL_GUARDED_BY(watch_mu_);
 };
 
 }  // namespace accel::daemon

@@ -48,6 +48,9 @@ grpc::Status AgentServiceImpl::WatchGroup(grpc::ServerContext* context, const v1
     if (is_log) ++queued_logs;
     queue.push_back(wire::ToProto(event));
   });
+  // The watch is registered (and the job's current state queued): tell the coordinator now, so it can
+  // start the attempt without waiting for its readiness timeout.
+  writer->SendInitialMetadata();
   bool open = true;
   while (open && !context->IsCancelled()) {
     std::deque<v1::GroupEvent> batch;

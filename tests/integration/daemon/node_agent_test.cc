@@ -2,6 +2,7 @@
 // its log files, StopGroup.
 #include "daemon/node/node_agent.h"
 
+#include <unistd.h>
 #include <csignal>
 
 #include "agent/signal_watcher.h"
@@ -35,6 +36,8 @@ class NodeAgentTest : public ::testing::Test {
     spec.launch_args.insert(spec.launch_args.end(), worker_args.begin(), worker_args.end());
     spec.env = testing::EnvWith({{"HF_HOME", (dir_.path() / "hf").string()}, {"OMP_NUM_THREADS", "1"}});
     spec.working_dir = dir_.path().string();
+    spec.uid = ::geteuid();  // the owner, as the coordinator sets it from the authenticated submitter
+    spec.gid = ::getegid();
     return spec;
   }
   common::Assignment Assignment(int attempt) const {
@@ -92,6 +95,24 @@ TEST_F(NodeAgentTest, FailureCarriesTheRootCause) {
   ASSERT_FALSE(end.exits.empty());
   EXPECT_EQ(end.exits.front().rank, 1);
   EXPECT_EQ(end.exits.front().exit_code, 6);
+}
+
+// A coordinator that (re)connects after the job ended must learn how it ended, not guess.
+TEST_F(NodeAgentTest, ALateWatcherFirstLearnsTheJobsLatestState) {
+  ASSERT_TRUE(agent_->StartGroup(Spec({"0", "1", "5"}), Assignment(1)).ok());
+  ASSERT_TRUE(WaitFor([&] { return LastEndEvent().has_value(); }, seconds(20)));
+  std::vector<common::GroupEvent> late;
+  const int watch = agent_->Watch("j1", [&late](const common::GroupEvent& event) { late.push_back(event); });
+  ASSERT_EQ(late.size(), 1u);  // delivered from inside Watch()
+  EXPECT_EQ(late[0].kind, common::GroupEvent::Kind::kFailed);
+  EXPECT_EQ(late[0].attempt, 1);
+  ASSERT_FALSE(late[0].exits.empty());
+  EXPECT_EQ(late[0].exits.front().exit_code, 5);
+  agent_->Unwatch(watch);
+  // A job this node never ran has nothing to replay.
+  std::vector<common::GroupEvent> other;
+  agent_->Unwatch(agent_->Watch("j2", [&other](const common::GroupEvent& event) { other.push_back(event); }));
+  EXPECT_TRUE(other.empty());
 }
 
 TEST_F(NodeAgentTest, StopGroupEndsTheWorkersBeforeReturning) {
