@@ -1,6 +1,8 @@
 // launch_overhead_bench: what LocalAgent costs on top of starting the same processes by hand.
 //
-//   launch_overhead_bench [--reps N]
+//   launch_overhead_bench [--reps N] [--workers 1,8,64] [--rows]
+//
+// --rows prints machine-readable rows for tests/bench/run_benchmarks.sh instead of the tables.
 //
 // 1. Start latency: time from the start of LocalAgent::Run() (a fresh agent per repetition, with its
 //    default temporary log directory and captured output) until every worker has signalled that it
@@ -214,14 +216,30 @@ double Median(std::vector<double> v) {
 }
 double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 
+std::vector<int> ParseList(const char* text) {
+  std::vector<int> out;
+  for (const char* p = text; *p != '\0';) {
+    out.push_back(std::atoi(p));
+    while (*p != '\0' && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (absl::Status blocked = accel::agent::BlockSupervisorSignals(); !blocked.ok()) return 1;
   spdlog::set_level(spdlog::level::err);  // The restart benchmark fails workers on purpose.
   int reps = 15;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
+  bool rows = false;  // Machine-readable rows for tests/bench/run_benchmarks.sh.
+  std::vector<int> sizes = {1, 8, 64};
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--rows") rows = true;
+    if (i + 1 >= argc) continue;
+    if (flag == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
+    if (flag == "--workers") sizes = ParseList(argv[i + 1]);
   }
   const std::string worker = (std::filesystem::canonical("/proc/self/exe").parent_path() / "bench_worker").string();
   if (::access(worker.c_str(), X_OK) != 0) {
@@ -229,11 +247,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("launch_overhead_bench: %d repetitions, %u CPUs; times in ms (median / min)\n\n", reps,
-              std::thread::hardware_concurrency());
-  std::printf("%-8s | %-21s | %-21s | %-21s\n", "workers", "bare fork/exec", "LocalAgent start", "agent overhead");
-  std::printf("---------+-----------------------+-----------------------+----------------------\n");
-  for (int workers : {1, 8, 64}) {
+  if (!rows) {
+    std::printf("launch_overhead_bench: %d repetitions, %u CPUs; times in ms (median / min)\n\n", reps,
+                std::thread::hardware_concurrency());
+    std::printf("%-8s | %-21s | %-21s | %-21s\n", "workers", "bare fork/exec", "LocalAgent start", "agent overhead");
+    std::printf("---------+-----------------------+-----------------------+----------------------\n");
+  }
+  for (int workers : sizes) {
     BareForkExec(worker, workers);  // Warm-up: page cache, lazy binding.
     AgentStart(worker, workers);
     std::vector<double> bare, agent;
@@ -241,8 +261,14 @@ int main(int argc, char** argv) {
       bare.push_back(BareForkExec(worker, workers));
       agent.push_back(AgentStart(worker, workers));
     }
-    std::printf("%-8d | %8.2f / %-10.2f | %8.2f / %-10.2f | %8.2f / %-10.2f\n", workers, Median(bare), Min(bare),
-                Median(agent), Min(agent), Median(agent) - Median(bare), Min(agent) - Min(bare));
+    if (rows) {
+      std::printf("ROW\tlaunch, %d worker%s: LocalAgent::Run (in-process) -> all running\t%.2f\t%.2f\tbare fork/exec\tms\t"
+                  "median of %d; min %.2f vs %.2f\n",
+                  workers, workers == 1 ? "" : "s", Median(agent), Median(bare), reps, Min(agent), Min(bare));
+    } else {
+      std::printf("%-8d | %8.2f / %-10.2f | %8.2f / %-10.2f | %8.2f / %-10.2f\n", workers, Median(bare), Min(bare),
+                  Median(agent), Min(agent), Median(agent) - Median(bare), Min(agent) - Min(bare));
+    }
   }
 
   const std::string accelctl =
@@ -250,35 +276,54 @@ int main(int argc, char** argv) {
   if (::access(accelctl.c_str(), X_OK) == 0) {
     char scratch_template[] = "/tmp/accel_bench_XXXXXX";
     const std::string scratch = ::mkdtemp(scratch_template);
-    std::printf("\nwhole command: `accelctl launch --cpu --num_processes N --no_python bench_worker`\n");
-    std::printf("%-8s | %-21s | %-21s | %-21s\n", "workers", "bare fork/exec", "accelctl launch", "launcher overhead");
-    std::printf("---------+-----------------------+-----------------------+----------------------\n");
-    for (int workers : {1, 8, 64}) {
+    if (!rows) {
+      std::printf("\nwhole command: `accelctl launch --cpu --num_processes N --no_python bench_worker`\n");
+      std::printf("%-8s | %-21s | %-21s | %-21s\n", "workers", "bare fork/exec", "accelctl launch", "launcher overhead");
+      std::printf("---------+-----------------------+-----------------------+----------------------\n");
+    }
+    for (int workers : sizes) {
       AccelctlLaunch(accelctl, worker, workers, scratch);  // Warm-up.
       std::vector<double> bare, launch;
       for (int r = 0; r < reps; ++r) {
         bare.push_back(BareForkExec(worker, workers));
         launch.push_back(AccelctlLaunch(accelctl, worker, workers, scratch));
       }
-      std::printf("%-8d | %8.2f / %-10.2f | %8.2f / %-10.2f | %8.2f / %-10.2f\n", workers, Median(bare), Min(bare),
-                  Median(launch), Min(launch), Median(launch) - Median(bare), Min(launch) - Min(bare));
+      if (rows) {
+        std::printf("ROW\tlaunch, %d worker%s: `accelctl launch` command -> all running\t%.2f\t%.2f\tbare fork/exec\tms\t"
+                    "median of %d; overhead %.2f ms; min %.2f vs %.2f\n",
+                    workers, workers == 1 ? "" : "s", Median(launch), Median(bare), reps, Median(launch) - Median(bare),
+                    Min(launch), Min(bare));
+      } else {
+        std::printf("%-8d | %8.2f / %-10.2f | %8.2f / %-10.2f | %8.2f / %-10.2f\n", workers, Median(bare), Min(bare),
+                    Median(launch), Min(launch), Median(launch) - Median(bare), Min(launch) - Min(bare));
+      }
     }
     std::filesystem::remove_all(scratch);
-    std::printf("reference (../shared/reference/measured-accelerate-1.15.md, first worker started after): "
-                "torchrun 3200-3600 ms, accelerate launch 8800-12700 ms\n");
+    if (!rows) {
+      std::printf("reference (../shared/reference/measured-accelerate-1.15.md, first worker started after): "
+                  "torchrun 3200-3600 ms, accelerate launch 8800-12700 ms\n");
+    }
   }
 
-  std::printf("\nrestart (8 workers): rank 0 exits 1 -> all 8 workers of attempt 1 running\n");
+  if (!rows) std::printf("\nrestart (8 workers): rank 0 exits 1 -> all 8 workers of attempt 1 running\n");
   Restart(worker, 8);  // Warm-up.
-  std::vector<double> total, grace, beyond;
+  std::vector<double> total, grace, beyond, bare;
   for (int r = 0; r < reps; ++r) {
     const RestartSample s = Restart(worker, 8);
     total.push_back(s.total_ms);
     grace.push_back(s.grace_ms);
     beyond.push_back(s.total_ms - s.grace_ms);
+    bare.push_back(BareForkExec(worker, 8));
+  }
+  if (rows) {
+    std::printf("ROW\trestart, 8 workers: rank 0 exits 1 -> attempt 1 all running, beyond grace\t%.2f\t%.2f\t"
+                "bare fork/exec of 8\tms\tmedian of %d; total %.2f incl. %.2f for the old group to die\n",
+                Median(beyond), Median(bare), reps, Median(total), Median(grace));
+    return 0;
   }
   std::printf("%-30s %8.2f / %-8.2f\n", "total", Median(total), Min(total));
   std::printf("%-30s %8.2f / %-8.2f\n", "grace the old group needed", Median(grace), Min(grace));
   std::printf("%-30s %8.2f / %-8.2f\n", "restart beyond grace", Median(beyond), Min(beyond));
+  std::printf("%-30s %8.2f / %-8.2f\n", "bare fork/exec of 8", Median(bare), Min(bare));
   return 0;
 }
