@@ -72,6 +72,8 @@ absl::StatusOr<ErrorFileContents> ReadErrorFile(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
+  // acceld creates the file empty (owned by the job's user) before the worker starts: nothing written.
+  if (text.str().empty()) return absl::NotFoundError(common::StrCat(path, ": empty error file"));
   auto contents = ParseErrorFile(text.str());
   if (!contents.ok()) {
     return absl::InvalidArgumentError(common::StrCat(path, ": ", contents.status().message()));

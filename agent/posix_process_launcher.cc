@@ -1,6 +1,7 @@
 #include "agent/posix_process_launcher.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -30,7 +31,7 @@ constexpr int kLostStatusExitCode = 255;
 
 // What the child reports through the close-on-exec pipe when it cannot reach (or pass) execve().
 // EOF on the pipe means execve() succeeded.
-enum ChildStage : int32_t { kSetsid = 1, kPdeathsig, kRedirect, kChdir, kExec };
+enum ChildStage : int32_t { kSetsid = 1, kPdeathsig, kRedirect, kChdir, kExec, kCredentials };
 struct ChildReport {
   int32_t stage;
   int32_t err;
@@ -49,6 +50,7 @@ struct ChildPlan {
   size_t pass_fd_count;
   pid_t launcher_pid;
   int report_fd;
+  const RunAs* run_as;  // nullptr: keep the launcher's account
 };
 
 [[noreturn]] void ChildFail(const ChildPlan& plan, ChildStage stage) {
@@ -59,6 +61,13 @@ struct ChildPlan {
 
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   if (::setsid() < 0) ChildFail(plan, kSetsid);
+  // Drop to the job's account first: a credential change clears PR_SET_PDEATHSIG, so it goes before.
+  // In the child only this thread exists, so setuid() needs no cross-thread synchronisation.
+  if (plan.run_as != nullptr) {
+    if (::setgroups(plan.run_as->groups.size(), plan.run_as->groups.data()) != 0) ChildFail(plan, kCredentials);
+    if (::setgid(plan.run_as->gid) != 0) ChildFail(plan, kCredentials);
+    if (::setuid(plan.run_as->uid) != 0) ChildFail(plan, kCredentials);
+  }
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(plan, kPdeathsig);
   // The launcher may have died between fork() and prctl(); then no death signal will ever come.
   if (::getppid() != plan.launcher_pid) ::_exit(kSpawnFailureExitCode);
@@ -111,6 +120,8 @@ std::string DescribeReport(const ChildReport& report, const std::string& path,
       return common::StrCat("chdir(", working_dir, "): ", error);
     case kExec:
       return common::StrCat("execve(", path, "): ", error);
+    case kCredentials:
+      return common::StrCat("switching to the job's user (setgroups/setgid/setuid): ", error);
     default:
       return common::StrCat("unknown child failure stage ", report.stage, ": ", error);
   }
@@ -268,7 +279,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> PosixProcessLauncher::Launch(const
                        spec.pass_fds.data(),
                        spec.pass_fds.size(),
                        ::getpid(),
-                       report_write.get()};
+                       report_write.get(),
+                       spec.run_as ? &*spec.run_as : nullptr};
   const pid_t pid = ::fork();
   if (pid < 0) {
     return absl::ResourceExhaustedError(common::StrCat("fork: ", std::strerror(errno)));

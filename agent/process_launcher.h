@@ -42,6 +42,13 @@ inline constexpr int kSpawnFailureExitCode = 127;
 /// "SIGKILL" for 9 etc.; "SIG<n>" for numbers without a name.
 std::string SignalName(int signal);
 
+/// The account a process runs as (acceld running as root starts each job's workers as its owner).
+struct RunAs {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups (from getgrouplist), set with setgroups()
+};
+
 /// Everything needed to start one process.
 struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] without '/' is looked up on the PATH found in `env`.
@@ -54,6 +61,9 @@ struct ProcessSpec {
   // Descriptors (borrowed) that the child keeps at the same numbers. Every other descriptor above 2
   // is closed on exec, whatever its close-on-exec flag.
   std::vector<int> pass_fds;
+  // Set: the child drops to this account (setgroups, setgid, setuid, in that order) before anything
+  // else that the account's permissions should govern (chdir, execve). Needs the launcher to be root.
+  std::optional<RunAs> run_as;
 };
 
 /// One started process, and the promise that it does not outlive this object.

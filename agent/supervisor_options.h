@@ -3,11 +3,13 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "agent/process_launcher.h"
 #include "agent/run_result.h"
 #include "agent/std_spec.h"
 
@@ -21,6 +23,8 @@ struct WorkerCommand {
   // Launcher descriptors the worker keeps at the same numbers (everything else above 2 is closed).
   // They must stay open until Run() returns.
   std::vector<int> pass_fds;
+  // The account the worker runs as (see ProcessSpec::run_as); unset: the launcher's own.
+  std::optional<RunAs> run_as;
 };
 
 struct AttemptInfo {

@@ -140,6 +140,7 @@ absl::Status WorkerGroup::LaunchWorker(size_t index) {
   spec.env = worker.launch.command.env;
   spec.working_dir = worker.launch.command.working_dir;
   spec.pass_fds = worker.launch.command.pass_fds;
+  spec.run_as = worker.launch.command.run_as;
   spec.stdout_fd = out->valid() ? out->get() : -1;
   spec.stderr_fd = err->valid() ? err->get() : -1;
   auto process = launcher_.Launch(spec);

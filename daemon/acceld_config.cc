@@ -32,6 +32,15 @@ common::ArgParser MakeParser() {
   parser.Add({.name = "join_timeout", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "coordinator: how long a job waits for its minimum number of nodes (default 600)"});
   parser.Add({.name = "last_call", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "coordinator: once the minimum is there, how long to wait for more nodes, up to the maximum (default 30)"});
   parser.Add({.name = "metrics_port", .kind = ArgKind::kValue, .type = ArgType::kInt, .help = "Prometheus /metrics port on loopback (0: off)"});
+  parser.Add({.name = "tls_cert", .kind = ArgKind::kValue, .metavar = "PEM", .help = "this daemon's TLS certificate chain: TLS on every TCP listener and outgoing call"});
+  parser.Add({.name = "tls_key", .kind = ArgKind::kValue, .metavar = "PEM", .help = "its private key"});
+  parser.Add({.name = "tls_ca", .kind = ArgKind::kValue, .metavar = "PEM", .help = "the cluster CA: client certificates are required and verified against it"});
+  parser.Add({.name = "identity_map", .kind = ArgKind::kValue, .metavar = "FILE", .help = "lines 'CERTIFICATE-CN USER' (USER @node: another acceld)"});
+  parser.Add({.name = "token_file", .kind = ArgKind::kValue, .metavar = "FILE", .help = "accepted bearer tokens, lines 'TOKEN USER' (mode 0600)"});
+  parser.Add({.name = "node_token_file", .kind = ArgKind::kValue, .metavar = "FILE", .help = "the token this daemon presents to other daemons"});
+  parser.Add({.name = "admin_group", .kind = ArgKind::kValue, .metavar = "GROUP", .help = "members see and cancel every user's jobs"});
+  parser.Add({.name = "socket_group", .kind = ArgKind::kValue, .metavar = "GROUP", .help = "group of the unix sockets (mode 0660)"});
+  parser.Add({.name = "slurm_integration", .kind = ArgKind::kValue, .choices = {"true", "false"}, .help = "run only jobs of the node's current SLURM allocation's owner (default false)"});
   return parser;
 }
 
@@ -90,6 +99,25 @@ absl::Status Apply(AcceldConfig& config, std::string_view source, const std::str
     const auto port = common::ParseInt64(value);
     if (!port || *port < 0 || *port > 65535) return Bad(source, key, value, "a port from 0 to 65535");
     config.metrics_port = static_cast<int>(*port);
+  } else if (key == "tls_cert") {
+    config.tls_cert = value;
+  } else if (key == "tls_key") {
+    config.tls_key = value;
+  } else if (key == "tls_ca") {
+    config.tls_ca = value;
+  } else if (key == "identity_map") {
+    config.identity_map = value;
+  } else if (key == "token_file") {
+    config.token_file = value;
+  } else if (key == "node_token_file") {
+    config.node_token_file = value;
+  } else if (key == "admin_group") {
+    config.admin_group = value;
+  } else if (key == "socket_group") {
+    config.socket_group = value;
+  } else if (key == "slurm_integration") {
+    if (value != "true" && value != "false" && value != "True" && value != "False") return Bad(source, key, value, "true or false");
+    config.slurm_integration = value == "true" || value == "True";
   } else {
     return absl::InvalidArgumentError(common::StrCat(source, ": unknown key '", key, "'"));
   }
@@ -109,7 +137,7 @@ absl::Status LoadFile(AcceldConfig& config, const std::string& path) {
     std::vector<std::string> values;
     if (value.is_array()) {
       for (const auto& item : value) values.push_back(common::PythonStr(item));
-    } else if (value.is_string() || value.is_number()) {
+    } else if (value.is_string() || value.is_number() || value.is_boolean()) {
       values.push_back(common::PythonStr(value));
     } else {
       return Bad(path, key, value.dump(), "a string, a number or a list of strings");
@@ -118,10 +146,6 @@ absl::Status LoadFile(AcceldConfig& config, const std::string& path) {
     RETURN_IF_ERROR(Apply(config, path, key, values));
   }
   return absl::OkStatus();
-}
-
-bool IsLoopbackTcp(std::string_view address) {
-  return address.starts_with("127.") || address.starts_with("localhost:") || address.starts_with("[::1]:");
 }
 
 }  // namespace
@@ -163,12 +187,25 @@ absl::StatusOr<AcceldCommandLine> ParseAcceldCommandLine(std::span<const std::st
 
 std::string AcceldUsage() { return MakeParser().Help(); }
 
+bool IsLoopbackListenAddress(std::string_view address) {
+  return address.starts_with("127.") || address.starts_with("localhost:") || address.starts_with("[::1]:");
+}
+
 absl::Status ValidateListenAddresses(const AcceldConfig& config) {
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError("acceld: tls_cert and tls_key: give both or neither");
+  }
+  const bool tls = !config.tls_cert.empty();
+  if (!config.identity_map.empty() && (!tls || config.tls_ca.empty())) {
+    return absl::InvalidArgumentError("acceld: identity_map (client certificates) needs tls_cert, tls_key and tls_ca");
+  }
+  const bool clients_authenticated = !config.identity_map.empty() || !config.token_file.empty();
   for (const auto& address : config.listen) {
-    if (address.starts_with("unix:") || IsLoopbackTcp(address)) continue;
+    if (address.starts_with("unix:") || IsLoopbackListenAddress(address)) continue;
+    if (tls && clients_authenticated) continue;
     return absl::FailedPreconditionError(common::StrCat(
-        "acceld: refusing to listen on ", address,
-        ": only a unix socket or loopback TCP is allowed until TLS client authentication is configured"));
+        "acceld: refusing to listen on ", address, ": a non-loopback address needs TLS (tls_cert, tls_key) and client ",
+        "authentication (tls_ca for client certificates, or token_file for bearer tokens)"));
   }
   return absl::OkStatus();
 }

@@ -30,6 +30,21 @@ struct AcceldConfig {
   absl::Duration join_timeout = absl::Seconds(600);  // coordinator: a job waits this long for MIN nodes
   absl::Duration last_call = absl::Seconds(30);      // coordinator: then this long for more, up to MAX
   int metrics_port = 0;                       // 0: no /metrics endpoint
+
+  // Control-plane security (docs/security.md). TCP listeners use TLS once tls_cert/tls_key are set.
+  // identity_map (lines "CN USER") makes them require client certificates signed by tls_ca (the
+  // cluster CA) and maps the certificate's subject CN to a local user (or @node, another acceld);
+  // token_file maps bearer tokens the same way. Outgoing calls (agent <-> coordinator) verify servers
+  // against tls_ca and present tls_cert/tls_key and the token in node_token_file.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  std::string identity_map;
+  std::string token_file;
+  std::string node_token_file;
+  std::string admin_group;   // members see and cancel every job (root always does)
+  std::string socket_group;  // group of the unix sockets (mode 0660); empty: acceld's own group
+  bool slurm_integration = false;  // a node runs only jobs of its current SLURM allocation's owner
 };
 
 /// `acceld` arguments (without argv[0]): `--config FILE` loads YAML first, flags then override.
@@ -44,8 +59,12 @@ absl::StatusOr<AcceldCommandLine> ParseAcceldCommandLine(std::span<const std::st
 
 std::string AcceldUsage();
 
-/// Refuses listen addresses that are neither a unix socket nor loopback TCP: until control-plane
-/// authentication exists, acceld must not be reachable from other machines.
+/// Refuses a listen address that is neither a unix socket nor loopback TCP unless TLS is configured
+/// (tls_cert and tls_key) together with a way to authenticate clients (tls_ca for client
+/// certificates, or token_file for bearer tokens): FailedPrecondition with a one-line reason.
 absl::Status ValidateListenAddresses(const AcceldConfig& config);
+
+/// True for a TCP listen address on 127.0.0.0/8, localhost or [::1].
+bool IsLoopbackListenAddress(std::string_view address);
 
 }  // namespace accel::daemon

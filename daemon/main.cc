@@ -17,6 +17,8 @@
 #include "daemon/rpc/agent_service.h"
 #include "daemon/rpc/coordinator_link.h"
 #include "daemon/rpc/coordinator_server.h"
+#include "daemon/rpc/unix_acceptor.h"
+#include "proto/convert/channel_security.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -38,14 +40,43 @@ accel::common::NodeInfo DescribeNode(const AcceldConfig& config, const accel::co
   return node;
 }
 
-// A unix socket's folder must exist and a stale socket file from a previous run must go.
-bool PrepareUnixSocket(const std::string& address) {
-  if (!address.starts_with("unix:")) return true;
-  const std::filesystem::path path = address.substr(5);
-  std::error_code error;
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), error);
-  if (std::filesystem::is_socket(path, error)) std::filesystem::remove(path, error);
-  return !std::filesystem::exists(path, error);
+// The single authentication point's tables, from the config files.
+absl::StatusOr<std::shared_ptr<accel::daemon::rpc::Authenticator>> MakeAuthenticator(const AcceldConfig& config) {
+  accel::daemon::rpc::AuthenticatorOptions options;
+  if (!config.identity_map.empty()) {
+    auto table = accel::common::IdentityTable::Load(config.identity_map, "identity_map");
+    if (!table.ok()) return table.status();
+    options.certificate_identities = *std::move(table);
+  }
+  if (!config.token_file.empty()) {
+    auto table = accel::common::IdentityTable::Load(config.token_file, "token_file", /*min_key_bytes=*/16, /*secret=*/true);
+    if (!table.ok()) return table.status();
+    options.tokens = *std::move(table);
+  }
+  options.admin_group = config.admin_group;
+  // Ports of the TCP listeners narrow the loopback owner lookup; port 0 (chosen at bind) leaves it open.
+  for (const auto& address : config.listen) {
+    if (address.starts_with("unix:")) continue;
+    const auto port = accel::common::ParseInt64(std::string_view(address).substr(address.rfind(':') + 1));
+    if (!port || *port == 0) {
+      options.tcp_ports.clear();
+      break;
+    }
+    options.tcp_ports.insert(static_cast<int>(*port));
+  }
+  return std::make_shared<accel::daemon::rpc::Authenticator>(std::move(options));
+}
+
+// TLS on TCP listeners once a certificate is configured; client certificates required with an identity map.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpServerCredentials(const AcceldConfig& config,
+                                                                              const accel::wire::ChannelSecurity& files) {
+  if (config.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(config.identity_map.empty()
+                                                ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!config.identity_map.empty()) options.pem_root_certs = files.ca_pem;
+  options.pem_key_cert_pairs.push_back({files.key_pem, files.cert_pem});
+  return grpc::SslServerCredentials(options);
 }
 
 int Fail(const std::string& message) {
@@ -79,14 +110,30 @@ int main(int argc, char** argv) {
   const bool runs_agent = config.role != AcceldRole::kCoordinator;
   const bool runs_coordinator = config.role != AcceldRole::kAgent;
 
+  // Credentials: this daemon's certificate, the cluster CA and its token, for serving and for dialing.
+  auto security = accel::wire::LoadChannelSecurity(
+      {.ca = config.tls_ca, .cert = config.tls_cert, .key = config.tls_key, .token = config.node_token_file});
+  if (!security.ok()) return Fail(accel::common::StrCat("acceld: ", security.status().message()));
+  auto authenticator = MakeAuthenticator(config);
+  if (!authenticator.ok()) return Fail(accel::common::StrCat("acceld: ", authenticator.status().message()));
+  auto tcp_credentials = TcpServerCredentials(config, *security);
+  if (!tcp_credentials.ok()) return Fail(accel::common::StrCat("acceld: ", tcp_credentials.status().message()));
+  std::optional<gid_t> socket_group;
+  if (!config.socket_group.empty()) {
+    auto gid = accel::common::LookupGroup(config.socket_group);
+    if (!gid.ok()) return Fail(accel::common::StrCat("acceld: socket_group: ", gid.status().message()));
+    socket_group = *gid;
+  }
+
   const auto gpus = accel::common::ProbeGpus(accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess()));
   const accel::common::NodeInfo node = DescribeNode(config, gpus);
   std::unique_ptr<accel::daemon::NodeAgent> node_agent;
   std::unique_ptr<accel::daemon::AgentServiceImpl> agent_service;
   if (runs_agent) {
     node_agent = std::make_unique<accel::daemon::NodeAgent>(
-        accel::daemon::NodeAgentOptions{.node_name = config.node_name, .log_root = config.log_root});
-    agent_service = std::make_unique<accel::daemon::AgentServiceImpl>(*node_agent, [node] { return node; });
+        accel::daemon::NodeAgentOptions{.node_name = config.node_name, .log_root = config.log_root,
+                                        .slurm_integration = config.slurm_integration});
+    agent_service = std::make_unique<accel::daemon::AgentServiceImpl>(*node_agent, [node] { return node; }, *authenticator);
   }
 
   std::unique_ptr<accel::daemon::rpc::CoordinatorServer> coordinator;
@@ -94,23 +141,29 @@ int main(int argc, char** argv) {
     auto created = accel::daemon::rpc::CoordinatorServer::Create(
         {.state_dir = config.state_dir, .heartbeat_interval = config.heartbeat_interval,
          .heartbeat_timeout = config.heartbeat_timeout, .join_timeout = config.join_timeout,
-         .last_call = config.last_call});
+         .last_call = config.last_call, .agent_client = {.security = *security}, .authenticator = *authenticator});
     if (!created.ok()) return Fail(accel::common::StrCat("acceld: ", created.status().message()));
     coordinator = *std::move(created);
   }
 
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(accel::wire::kMaxMessageBytes);
+  // Unix sockets are accepted here, not by gRPC, to learn each connection's kernel credentials.
+  std::vector<std::unique_ptr<accel::daemon::rpc::UnixAcceptor>> unix_acceptors;
   for (const auto& address : config.listen) {
-    if (!PrepareUnixSocket(address)) return Fail(accel::common::StrCat("acceld: cannot use ", address, ": a file is in the way"));
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+    if (address.starts_with("unix:")) {
+      auto acceptor = accel::daemon::rpc::UnixAcceptor::Listen(address.substr(5), socket_group);
+      if (!acceptor.ok()) return Fail(accel::common::StrCat("acceld: ", acceptor.status().message()));
+      unix_acceptors.push_back(*std::move(acceptor));
+    } else {
+      builder.AddListeningPort(address, *tcp_credentials);
+    }
   }
   if (agent_service) builder.RegisterService(agent_service.get());
   if (coordinator) builder.RegisterService(coordinator->service());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Fail(accel::common::StrCat("acceld: cannot listen on ", accel::common::StrJoin(config.listen, ", ")));
-  for (const auto& address : config.listen) {
-    if (address.starts_with("unix:")) ::chmod(address.substr(5).c_str(), 0660);
-  }
+  for (auto& acceptor : unix_acceptors) acceptor->Start(server.get(), &(*authenticator)->unix_peers());
   spdlog::info("node {} serving on {}", config.node_name, accel::common::StrJoin(config.listen, ", "));
 
   std::unique_ptr<accel::daemon::CoordinatorLink> link;
@@ -118,7 +171,7 @@ int main(int argc, char** argv) {
     const std::string coordinator_address = config.coordinator.empty() ? config.listen.front() : config.coordinator;
     link = std::make_unique<accel::daemon::CoordinatorLink>(
         coordinator_address, [node] { return node; }, [&node_agent] { return node_agent->RunningGroups(); },
-        config.heartbeat_interval);
+        config.heartbeat_interval, *security);
     link->Start();
   }
 
@@ -130,6 +183,7 @@ int main(int argc, char** argv) {
   spdlog::info("stopping on signal {}", received);
   link.reset();
   if (coordinator) coordinator->Shutdown();  // jobs keep running on the agents
+  unix_acceptors.clear();  // no new connections
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server.reset();
   coordinator.reset();

@@ -8,6 +8,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  # Control-plane security tests: certificates made at test time (openssl), libFuzzer targets (clang).
+  openssl clang libclang-rt-14-dev
   # libtorch (CPU, with c10d) for the distributed self-test `accel_selftest`; the Gloo headers are a
   # separate package that libtorch-dev's c10d headers need. About 520 MiB, ~25 s to install.
   libtorch-dev libgloo-dev

@@ -95,7 +95,25 @@ common::ArgParser ClusterParser(const std::string& prog, const std::string& desc
   common::ArgParser parser(prog, description);
   parser.Add({.name = "cluster", .kind = common::ArgKind::kValue, .metavar = "ADDRESS",
               .help = "the coordinator (unix:PATH or HOST:PORT; default $ACCEL_CLUSTER, else unix:/run/accel/acceld.sock)"});
+  parser.Add({.name = "tls_ca", .kind = common::ArgKind::kValue, .metavar = "PEM",
+              .help = "the cluster CA: TLS to a TCP coordinator (default $ACCEL_TLS_CA)"});
+  parser.Add({.name = "tls_cert", .kind = common::ArgKind::kValue, .metavar = "PEM",
+              .help = "client certificate (default $ACCEL_TLS_CERT)"});
+  parser.Add({.name = "tls_key", .kind = common::ArgKind::kValue, .metavar = "PEM",
+              .help = "its private key (default $ACCEL_TLS_KEY)"});
+  parser.Add({.name = "token_file", .kind = common::ArgKind::kValue, .metavar = "FILE",
+              .help = "file holding a bearer token (default $ACCEL_TOKEN_FILE)"});
   return parser;
+}
+
+// The security files: flags over the environment.
+CoordinatorClient::SecurityFiles SecurityFrom(const CommandContext& context, const common::ParsedArgs& parsed) {
+  CoordinatorClient::SecurityFiles files = CoordinatorClient::SecurityFilesFromEnvironment(context.env);
+  if (auto value = parsed.Value("tls_ca")) files.tls_ca = *value;
+  if (auto value = parsed.Value("tls_cert")) files.tls_cert = *value;
+  if (auto value = parsed.Value("tls_key")) files.tls_key = *value;
+  if (auto value = parsed.Value("token_file")) files.token_file = *value;
+  return files;
 }
 
 std::string AddressFrom(const CommandContext& context, const common::ParsedArgs& parsed) {
@@ -175,7 +193,8 @@ int RunClusterLaunch(const CommandContext& context, CommandArgs args, const comm
   const std::optional<int> rank_filter =
       parsed.Get("rank").is_number() ? std::optional<int>(parsed.Get("rank").get<int>()) : std::nullopt;
 
-  CoordinatorClient client(address);
+  const auto security = CoordinatorClient::SecurityFilesFromEnvironment(context.env);
+  CoordinatorClient client(address, security);
   std::atomic<int> signals{0};
   absl::Mutex mu;
   std::string job_id;  // guarded by mu
@@ -192,7 +211,7 @@ int RunClusterLaunch(const CommandContext& context, CommandArgs args, const comm
       return;
     }
     *context.err << "accelctl launch: cancelling job " << id << " on every node (Ctrl-C again to stop waiting)\n";
-    CoordinatorClient canceller(address);
+    CoordinatorClient canceller(address, security);
     if (auto cancelled = canceller.CancelJob(id); !cancelled.ok()) {
       *context.err << "accelctl launch: " << cancelled.status().message() << "\n";
     }
@@ -252,7 +271,7 @@ int RunStatusCommand(const CommandContext& context, CommandArgs args) {
     *context.out << parser.Help();
     return kExitOk;
   }
-  CoordinatorClient client(AddressFrom(context, *parsed));
+  CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   const bool json = parsed->Flag("json");
   if (!parsed->positionals.empty()) {
     auto job = client.GetJob(parsed->positionals.front());
@@ -304,7 +323,7 @@ int RunLogsCommand(const CommandContext& context, CommandArgs args) {
     *context.out << parser.Help();
     return kExitOk;
   }
-  CoordinatorClient client(AddressFrom(context, *parsed));
+  CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   const int rank = parsed->Value("rank") ? static_cast<int>(*common::ParseInt64(*parsed->Value("rank"))) : -1;
   SignalThread signal_thread([&](int) { client.Cancel(); });
   const absl::Status status = client.StreamLogs(parsed->positionals.front(), parsed->Flag("follow"), rank,
@@ -322,7 +341,7 @@ int RunStopCommand(const CommandContext& context, CommandArgs args) {
     *context.out << parser.Help();
     return kExitOk;
   }
-  CoordinatorClient client(AddressFrom(context, *parsed));
+  CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   auto job = client.CancelJob(parsed->positionals.front());
   if (!job.ok()) return ReportError(context, "stop", job.status());
   *context.out << "job " << job->id << " " << common::ToString(job->state) << "\n";
@@ -338,7 +357,7 @@ int RunNodesCommand(const CommandContext& context, CommandArgs args) {
     *context.out << parser.Help();
     return kExitOk;
   }
-  CoordinatorClient client(AddressFrom(context, *parsed));
+  CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   auto nodes = client.ListNodes();
   if (!nodes.ok()) return ReportError(context, "nodes", nodes.status());
   if (parsed->Flag("json")) {

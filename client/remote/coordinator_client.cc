@@ -4,6 +4,7 @@
 
 #include "accel/v1/coordinator.grpc.pb.h"
 #include "common/strings.h"
+#include "proto/convert/channel_security.h"
 #include "proto/convert/convert.h"
 
 namespace accel::client {
@@ -19,8 +20,22 @@ std::unique_ptr<grpc::ClientContext> UnaryContext() {
 
 }  // namespace
 
-CoordinatorClient::CoordinatorClient(std::string address)
-    : address_(std::move(address)), channel_(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())) {}
+CoordinatorClient::CoordinatorClient(std::string address, const SecurityFiles& security) : address_(std::move(address)) {
+  auto loaded = wire::LoadChannelSecurity(
+      {.ca = security.tls_ca, .cert = security.tls_cert, .key = security.tls_key, .token = security.token_file});
+  if (!loaded.ok()) {
+    load_error_ = loaded.status();
+    loaded = wire::ChannelSecurity{};
+  }
+  channel_ = wire::CreateSecureChannel(address_, *loaded);
+}
+
+CoordinatorClient::SecurityFiles CoordinatorClient::SecurityFilesFromEnvironment(const common::Environment& env) {
+  return SecurityFiles{.tls_ca = env.GetNonEmpty("ACCEL_TLS_CA").value_or(""),
+                       .tls_cert = env.GetNonEmpty("ACCEL_TLS_CERT").value_or(""),
+                       .tls_key = env.GetNonEmpty("ACCEL_TLS_KEY").value_or(""),
+                       .token_file = env.GetNonEmpty("ACCEL_TOKEN_FILE").value_or("")};
+}
 
 CoordinatorClient::~CoordinatorClient() = default;
 
@@ -33,6 +48,7 @@ absl::Status CoordinatorClient::Error(const std::string& what, int code, const s
 }
 
 absl::StatusOr<std::vector<common::JobRecord>> CoordinatorClient::ListJobs() {
+  if (!load_error_.ok()) return load_error_;
   auto stub = v1::CoordinatorService::NewStub(channel_);
   v1::ListJobsResponse response;
   auto context = UnaryContext();
@@ -47,6 +63,7 @@ absl::StatusOr<std::vector<common::JobRecord>> CoordinatorClient::ListJobs() {
 }
 
 absl::StatusOr<common::JobRecord> CoordinatorClient::GetJob(const std::string& job_id) {
+  if (!load_error_.ok()) return load_error_;
   auto stub = v1::CoordinatorService::NewStub(channel_);
   v1::GetJobRequest request;
   request.set_job_id(job_id);
@@ -58,6 +75,7 @@ absl::StatusOr<common::JobRecord> CoordinatorClient::GetJob(const std::string& j
 }
 
 absl::StatusOr<common::JobRecord> CoordinatorClient::CancelJob(const std::string& job_id) {
+  if (!load_error_.ok()) return load_error_;
   auto stub = v1::CoordinatorService::NewStub(channel_);
   v1::CancelJobRequest request;
   request.set_job_id(job_id);
@@ -69,6 +87,7 @@ absl::StatusOr<common::JobRecord> CoordinatorClient::CancelJob(const std::string
 }
 
 absl::StatusOr<std::vector<common::NodeInfo>> CoordinatorClient::ListNodes() {
+  if (!load_error_.ok()) return load_error_;
   auto stub = v1::CoordinatorService::NewStub(channel_);
   v1::ListNodesResponse response;
   auto context = UnaryContext();
@@ -113,6 +132,7 @@ void CoordinatorClient::Cancel() {
 
 absl::Status CoordinatorClient::SubmitJob(const common::JobSpec& spec,
                                           const std::function<void(const common::JobEvent&)>& on_event) {
+  if (!load_error_.ok()) return load_error_;
   auto stub = v1::CoordinatorService::NewStub(channel_);
   v1::SubmitJobRequest request;
   *request.mutable_spec() = wire::ToProto(spec);
@@ -123,6 +143,7 @@ absl::Status CoordinatorClient::SubmitJob(const common::JobSpec& spec,
 
 absl::Status CoordinatorClient::WatchJob(const std::string& job_id, bool logs, int rank,
                                          const std::function<void(const common::JobEvent&)>& on_event) {
+  if (!load_error_.ok()) return load_error_;
   auto stub = v1::CoordinatorService::NewStub(channel_);
   v1::WatchJobRequest request;
   request.set_job_id(job_id);
@@ -135,6 +156,7 @@ absl::Status CoordinatorClient::WatchJob(const std::string& job_id, bool logs, i
 
 absl::Status CoordinatorClient::StreamLogs(const std::string& job_id, bool follow, int rank,
                                            const std::function<void(const common::LogLine&)>& on_line) {
+  if (!load_error_.ok()) return load_error_;
   auto stub = v1::CoordinatorService::NewStub(channel_);
   v1::StreamLogsRequest request;
   request.set_job_id(job_id);

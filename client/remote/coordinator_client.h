@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/environment.h"
 #include "common/types/cluster_types.h"
 
 namespace grpc {
@@ -24,9 +25,20 @@ namespace accel::client {
 
 class CoordinatorClient {
  public:
+  /// Files that secure a TCP connection (see proto/convert/channel_security.h): the cluster CA (TLS
+  /// when set), a client certificate and key, a file holding a bearer token.
+  struct SecurityFiles {
+    std::string tls_ca;
+    std::string tls_cert;
+    std::string tls_key;
+    std::string token_file;
+  };
+  /// $ACCEL_TLS_CA, $ACCEL_TLS_CERT, $ACCEL_TLS_KEY, $ACCEL_TOKEN_FILE.
+  static SecurityFiles SecurityFilesFromEnvironment(const common::Environment& env);
+
   /// `address`: unix:PATH or HOST:PORT. Connects lazily; calls fail with Unavailable, naming the
-  /// address, when nothing answers.
-  explicit CoordinatorClient(std::string address);
+  /// address, when nothing answers, and with the load error when a security file is unusable.
+  explicit CoordinatorClient(std::string address, const SecurityFiles& security = {});
   ~CoordinatorClient();
 
   absl::StatusOr<std::vector<common::JobRecord>> ListJobs();
@@ -55,6 +67,7 @@ class CoordinatorClient {
   absl::Status Error(const std::string& what, int code, const std::string& message) const;
 
   const std::string address_;
+  absl::Status load_error_;
   std::shared_ptr<grpc::Channel> channel_;
   absl::Mutex mu_;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -24,6 +24,10 @@ struct JobSpec {
   int max_nodes = 1;
   int max_restarts = 0;
   std::string user;                       // who submitted (filled by the coordinator, not the client)
+  // The submitter's account, from the coordinator's authentication of the call (never from the
+  // client): workers run as this uid/gid when acceld runs as root. -1: unknown.
+  int64_t uid = -1;
+  int64_t gid = -1;
 };
 
 enum class JobState { kPending, kRunning, kRestarting, kSucceeded, kFailed, kCancelled };

@@ -51,6 +51,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/event_loop.h"
+#include "common/security/caller.h"
 #include "common/types/cluster_types.h"
 #include "daemon/coordinator/agent_client.h"
 #include "daemon/coordinator/clock.h"
@@ -154,6 +155,22 @@ class Coordinator {
   /// Cancels a job: a pending one ends at once, a running one once every node stopped it. Returns the
   /// record as it is now. NotFound; FailedPrecondition when the job already ended.
   absl::StatusOr<common::JobRecord> Cancel(const std::string& job_id);
+
+  // --- The same, on behalf of an authenticated caller (coordinator_access.cc) --------------------
+  // A caller sees, follows and cancels only its own jobs (same uid) unless it is an admin or a daemon;
+  // anything else is PermissionDenied naming the job. Submit takes the owner (user, uid, gid) from the
+  // caller, whatever the spec said; a caller without a local account (a daemon identity) cannot submit.
+
+  absl::StatusOr<Submitted> Submit(const common::Caller& caller, common::JobSpec spec, EventSink sink,
+                                   ClosedCallback closed);
+  absl::StatusOr<SubscriptionId> Watch(const common::Caller& caller, const std::string& job_id, WatchOptions options,
+                                       EventSink sink, ClosedCallback closed);
+  absl::StatusOr<SubscriptionId> StreamLogs(const common::Caller& caller, const std::string& job_id, int rank,
+                                            bool follow, LogSink sink, ClosedCallback closed);
+  absl::StatusOr<common::JobRecord> GetJob(const common::Caller& caller, const std::string& job_id) const;
+  /// The caller's jobs (every job for admins and daemons).
+  std::vector<common::JobRecord> ListJobs(const common::Caller& caller) const;
+  absl::StatusOr<common::JobRecord> Cancel(const common::Caller& caller, const std::string& job_id);
 
   const CoordinatorMetrics& metrics() const { return metrics_; }
   const CoordinatorOptions& options() const { return options_; }

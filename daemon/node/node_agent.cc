@@ -1,6 +1,10 @@
 #include "daemon/node/node_agent.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <filesystem>
 
 #include "absl/time/clock.h"
 #include "agent/launch_runner.h"
@@ -10,6 +14,8 @@
 #include "common/launch/launch_plan.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "daemon/node/run_as.h"
+#include "spdlog/spdlog.h"
 
 namespace accel::daemon {
 namespace {
@@ -101,10 +107,19 @@ class NodeAgent::Attempt {
         [this](int local_rank, const agent::AttemptInfo& attempt) {
           agent::WorkerCommand command = agent::WorkerCommandFor(plan_, layout_, local_rank, attempt);
           command.working_dir = working_dir_;
+          command.run_as = run_as_;
+          if (run_as_ && !attempt.ErrorFile(local_rank).empty()) {
+            if (auto created = CreateOwnedFile(attempt.ErrorFile(local_rank), *run_as_); !created.ok()) {
+              spdlog::warn("{}", created.message());
+            }
+          }
           return command;
         },
         std::move(hooks), &console_);
   }
+
+  /// The account the workers run as; call before Start().
+  void SetRunAs(std::optional<agent::RunAs> run_as) { run_as_ = std::move(run_as); }
 
   void Start(std::string working_dir) {
     working_dir_ = std::move(working_dir);
@@ -162,6 +177,7 @@ class NodeAgent::Attempt {
   EventConsoleSink console_;
   std::unique_ptr<agent::LocalAgent> agent_;
   std::string working_dir_;
+  std::optional<agent::RunAs> run_as_;
   bool started_reported_ = false;  // loop thread only
   std::atomic<bool> stop_requested_{false};
   absl::Mutex join_mu_;
@@ -179,7 +195,15 @@ NodeAgent::~NodeAgent() {
   for (auto& [job, attempt] : attempts) attempt->Stop(SIGTERM);
 }
 
-absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& spec, const common::Assignment& assignment) {
+absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& submitted, const common::Assignment& assignment) {
+  // Whose workers these are: the owner the coordinator authenticated, this node's policy on top.
+  std::optional<AllocationOwner> owner;
+  // TODO(security): the SLURM allocation owner, once NodeAgent records allocations (#9).
+  const uid_t daemon_uid = options_.daemon_uid >= 0 ? static_cast<uid_t>(options_.daemon_uid) : ::geteuid();
+  ASSIGN_OR_RETURN(RunAsDecision who,
+                   DecideRunAs(submitted, daemon_uid, options_.slurm_integration, owner, options_.node_name));
+  common::JobSpec spec = submitted;
+  if (who.account) SetAccountEnvironment(*who.account, spec.env);
   const common::HostFacts host = agent::CollectHostFacts(common::Environment(spec.env), spec.working_dir);
   ASSIGN_OR_RETURN(common::LaunchPlan plan, PlanOnNode(spec, assignment, host));
   ASSIGN_OR_RETURN(agent::SupervisorOptions options, agent::SupervisorOptionsFor(plan, host.env));
@@ -187,6 +211,15 @@ absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& spec, const com
   options.max_restarts = 0;  // the coordinator restarts jobs, on every node at once
   options.first_restart_count = assignment.attempt;
   options.run_dir = common::StrCat(options_.log_root, "/", assignment.job_id);
+  if (who.run_as) {
+    // The job's logs: readable by its owner's group, writable by acceld only (the worker writes only
+    // its error file, created for it below).
+    std::error_code error;
+    std::filesystem::create_directories(options.run_dir, error);
+    if (::chown(options.run_dir.c_str(), 0, who.run_as->gid) != 0 || ::chmod(options.run_dir.c_str(), 0750) != 0) {
+      return absl::InternalError(common::StrCat("cannot prepare ", options.run_dir, " for ", spec.user));
+    }
+  }
   options.capture_output = true;  // every line goes to the coordinator
   options.unprefixed_lines = true;
   options.handle_signals = false;  // acceld handles its own signals
@@ -200,6 +233,7 @@ absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& spec, const com
   auto attempt = std::make_shared<Attempt>(std::move(plan), std::move(options), assignment, options_.node_name,
                                            [this](const common::GroupEvent& event) { Emit(event); });
   attempts_[assignment.job_id] = attempt;
+  attempt->SetRunAs(who.run_as);
   attempt->Start(spec.working_dir);
   return local_world_size;
 }

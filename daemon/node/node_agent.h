@@ -26,6 +26,9 @@ namespace accel::daemon {
 struct NodeAgentOptions {
   std::string node_name;
   std::string log_root;  // <log_root>/<job id>/attempt_<n>/<local_rank>/...
+  // With SLURM integration on, only jobs of the current allocation's owner start (run_as.h).
+  bool slurm_integration = false;
+  int64_t daemon_uid = -1;  // acceld's own uid for the run-as policy; -1: geteuid() (tests pass others)
 };
 
 class NodeAgent {

@@ -3,6 +3,7 @@
 #include <deque>
 
 #include "absl/synchronization/mutex.h"
+#include "common/strings.h"
 #include "proto/convert/convert.h"
 
 namespace accel::daemon {
@@ -12,8 +13,19 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-grpc::Status AgentServiceImpl::StartGroup(grpc::ServerContext*, const v1::StartGroupRequest* request,
+grpc::Status AgentServiceImpl::Authorize(const grpc::ServerContext* context) const {
+  auto caller = authenticator_->Authenticate(*context);
+  if (!caller.ok()) return rpc::AuthError(caller.status());
+  if (!caller->daemon) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        common::StrCat(caller->user, " is not a cluster daemon: only the coordinator drives agents"));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::StartGroup(grpc::ServerContext* context, const v1::StartGroupRequest* request,
                                           v1::StartGroupResponse* response) {
+  if (auto denied = Authorize(context); !denied.ok()) return denied;
   auto spec = wire::FromProto(request->spec());
   if (!spec.ok()) return ToGrpcStatus(spec.status());
   auto assignment = wire::FromProto(request->assignment());
@@ -24,8 +36,9 @@ grpc::Status AgentServiceImpl::StartGroup(grpc::ServerContext*, const v1::StartG
   return grpc::Status::OK;
 }
 
-grpc::Status AgentServiceImpl::StopGroup(grpc::ServerContext*, const v1::StopGroupRequest* request,
+grpc::Status AgentServiceImpl::StopGroup(grpc::ServerContext* context, const v1::StopGroupRequest* request,
                                          v1::StopGroupResponse*) {
+  if (auto denied = Authorize(context); !denied.ok()) return denied;
   if (request->signal() < 0 || request->signal() > 64) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "signal: out of range");
   }
@@ -34,6 +47,7 @@ grpc::Status AgentServiceImpl::StopGroup(grpc::ServerContext*, const v1::StopGro
 
 grpc::Status AgentServiceImpl::WatchGroup(grpc::ServerContext* context, const v1::WatchGroupRequest* request,
                                           grpc::ServerWriter<v1::GroupEvent>* writer) {
+  if (auto denied = Authorize(context); !denied.ok()) return denied;
   // Events arrive on the attempt's threads; this handler's thread writes them in order. The queue is
   // bounded so a stalled reader costs memory only up to a limit (then lines are dropped, never
   // state events).
@@ -73,8 +87,9 @@ grpc::Status AgentServiceImpl::WatchGroup(grpc::ServerContext* context, const v1
   return grpc::Status::OK;
 }
 
-grpc::Status AgentServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+grpc::Status AgentServiceImpl::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest*,
                                          v1::GetStatusResponse* response) {
+  if (auto denied = Authorize(context); !denied.ok()) return denied;
   *response->mutable_node() = wire::ToProto(describe_());
   for (const auto& [job, attempt] : agent_.RunningGroups()) (*response->mutable_running_groups())[job] = attempt;
   return grpc::Status::OK;

@@ -10,11 +10,12 @@ namespace accel::daemon {
 
 CoordinatorLink::CoordinatorLink(std::string coordinator_address, std::function<common::NodeInfo()> describe,
                                  std::function<std::map<std::string, int>()> running_groups,
-                                 absl::Duration heartbeat_interval)
+                                 absl::Duration heartbeat_interval, wire::ChannelSecurity security)
     : address_(std::move(coordinator_address)),
       describe_(std::move(describe)),
       running_groups_(std::move(running_groups)),
-      interval_(heartbeat_interval) {}
+      interval_(heartbeat_interval),
+      security_(std::move(security)) {}
 
 CoordinatorLink::~CoordinatorLink() {
   {
@@ -29,7 +30,7 @@ void CoordinatorLink::Start() {
 }
 
 void CoordinatorLink::Loop() {
-  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  auto channel = wire::CreateSecureChannel(address_, security_);
   auto stub = v1::CoordinatorService::NewStub(channel);
   bool registered = false;
   absl::Time last_warning = absl::InfinitePast();

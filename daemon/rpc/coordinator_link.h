@@ -14,13 +14,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/types/cluster_types.h"
+#include "proto/convert/channel_security.h"
 
 namespace accel::daemon {
 
 class CoordinatorLink {
  public:
   CoordinatorLink(std::string coordinator_address, std::function<common::NodeInfo()> describe,
-                  std::function<std::map<std::string, int>()> running_groups, absl::Duration heartbeat_interval);
+                  std::function<std::map<std::string, int>()> running_groups, absl::Duration heartbeat_interval,
+                  wire::ChannelSecurity security = {});
   ~CoordinatorLink();
   CoordinatorLink(const CoordinatorLink&) = delete;
   CoordinatorLink& operator=(const CoordinatorLink&) = delete;
@@ -34,6 +36,7 @@ class CoordinatorLink {
   const std::function<common::NodeInfo()> describe_;
   const std::function<std::map<std::string, int>()> running_groups_;
   absl::Duration interval_;
+  const wire::ChannelSecurity security_;  // TLS / client certificate / token toward the coordinator
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

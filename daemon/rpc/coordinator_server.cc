@@ -30,7 +30,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(con
   server->coordinator_ = std::make_unique<Coordinator>(*server->loop_, *server->clock_, *server->agents_,
                                                        *server->store_, coordinator_options);
   if (auto status = server->coordinator_->Start(); !status.ok()) return status;
-  server->service_ = std::make_unique<CoordinatorServiceImpl>(*server->loop_, *server->coordinator_);
+  server->authenticator_ = options.authenticator ? options.authenticator : std::make_shared<const Authenticator>();
+  server->service_ =
+      std::make_unique<CoordinatorServiceImpl>(*server->loop_, *server->coordinator_, *server->authenticator_);
   server->thread_ = std::thread([loop = server->loop_.get()] { loop->Run(); });
   return server;
 }

@@ -28,6 +28,7 @@
 #include "daemon/coordinator/clock.h"
 #include "daemon/coordinator/coordinator.h"
 #include "daemon/coordinator/file_job_store.h"
+#include "daemon/rpc/authenticator.h"
 #include "daemon/rpc/coordinator_service.h"
 #include "daemon/rpc/grpc_agent_client.h"
 #include "grpcpp/grpcpp.h"
@@ -43,6 +44,9 @@ struct CoordinatorServerOptions {
   int master_port_min = 29500;
   int master_port_max = 29999;
   GrpcAgentClientOptions agent_client;
+  // Authenticates every call of the service; null: a default one (kernel identities only: unix
+  // sockets through UnixAcceptor and loopback TCP).
+  std::shared_ptr<const Authenticator> authenticator;
 };
 
 class CoordinatorServer {
@@ -76,6 +80,7 @@ class CoordinatorServer {
   std::unique_ptr<FileJobStore> store_;
   std::unique_ptr<GrpcAgentClient> agents_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::shared_ptr<const Authenticator> authenticator_;
   std::unique_ptr<CoordinatorServiceImpl> service_;
   std::thread thread_;
   absl::Mutex mu_;

@@ -68,8 +68,19 @@ std::string PeerHost(const std::string& peer) {
   return ParseAgentAddress(text).host;
 }
 
-CoordinatorServiceImpl::CoordinatorServiceImpl(common::EventLoop& loop, Coordinator& coordinator)
-    : loop_(loop), coordinator_(coordinator) {}
+CoordinatorServiceImpl::CoordinatorServiceImpl(common::EventLoop& loop, Coordinator& coordinator,
+                                               const Authenticator& authenticator)
+    : loop_(loop), coordinator_(coordinator), authenticator_(authenticator) {}
+
+grpc::Status CoordinatorServiceImpl::RequireDaemon(const grpc::CallbackServerContext& context) const {
+  auto caller = authenticator_.Authenticate(context);
+  if (!caller.ok()) return AuthError(caller.status());
+  if (!caller->daemon) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        common::StrCat(caller->user, " is not a cluster daemon: only agents register and heartbeat"));
+  }
+  return grpc::Status::OK;
+}
 
 void CoordinatorServiceImpl::StopAccepting() {
   absl::MutexLock lock(&mu_);
@@ -87,6 +98,10 @@ grpc::ServerUnaryReactor* CoordinatorServiceImpl::RegisterAgent(grpc::CallbackSe
                                                                 const v1::RegisterAgentRequest* request,
                                                                 v1::RegisterAgentResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto denied = RequireDaemon(*context); !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   auto node = wire::FromProto(request->node());
   if (!node.ok()) {
     reactor->Finish(ToGrpcStatus(node.status()));
@@ -116,6 +131,10 @@ grpc::ServerUnaryReactor* CoordinatorServiceImpl::Heartbeat(grpc::CallbackServer
                                                             const v1::HeartbeatRequest* request,
                                                             v1::HeartbeatResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto denied = RequireDaemon(*context); !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   if (request->node().empty() || request->node().size() > 255) {
     reactor->Finish(Invalid("node: empty or over 255 bytes"));
     return reactor;
@@ -136,16 +155,14 @@ grpc::ServerUnaryReactor* CoordinatorServiceImpl::Heartbeat(grpc::CallbackServer
 
 grpc::ServerWriteReactor<v1::JobEvent>* CoordinatorServiceImpl::SubmitJob(grpc::CallbackServerContext* context,
                                                                           const v1::SubmitJobRequest* request) {
+  auto caller = authenticator_.Authenticate(*context);
+  if (!caller.ok()) return FinishedStream<v1::JobEvent>(AuthError(caller.status()));
   auto spec = wire::FromProto(request->spec());
   if (!spec.ok()) return FinishedStream<v1::JobEvent>(ToGrpcStatus(spec.status()));
-  // TODO(coordinator): the authenticated identity once the security issue (#9) lands; until then the
-  // client's word, tagged with where it called from.
-  const std::string host = PeerHost(context->peer());
-  spec->user = common::StrCat(spec->user.empty() ? "unknown" : spec->user, "@", host.empty() ? "local" : host);
   auto [reactor, writer] = QueuedWriteReactor<v1::JobEvent>::Create();
-  if (!Post([this, writer = writer, spec = *std::move(spec)]() mutable {
+  if (!Post([this, writer = writer, caller = *std::move(caller), spec = *std::move(spec)]() mutable {
         auto submitted = coordinator_.Submit(
-            std::move(spec),
+            caller, std::move(spec),
             [writer](const common::JobEvent& event) {
               return writer->Push(wire::ToProto(event), event.kind == common::JobEvent::Kind::kLog);
             },
@@ -162,15 +179,17 @@ grpc::ServerWriteReactor<v1::JobEvent>* CoordinatorServiceImpl::SubmitJob(grpc::
   return reactor;
 }
 
-grpc::ServerWriteReactor<v1::JobEvent>* CoordinatorServiceImpl::WatchJob(grpc::CallbackServerContext* /*context*/,
+grpc::ServerWriteReactor<v1::JobEvent>* CoordinatorServiceImpl::WatchJob(grpc::CallbackServerContext* context,
                                                                          const v1::WatchJobRequest* request) {
+  auto caller = authenticator_.Authenticate(*context);
+  if (!caller.ok()) return FinishedStream<v1::JobEvent>(AuthError(caller.status()));
   if (auto status = CheckJobId(request->job_id()); !status.ok()) return FinishedStream<v1::JobEvent>(status);
   if (auto status = CheckRank(request->rank()); !status.ok()) return FinishedStream<v1::JobEvent>(status);
   auto [reactor, writer] = QueuedWriteReactor<v1::JobEvent>::Create();
   const Coordinator::WatchOptions options{.logs = request->logs(), .rank = request->rank()};
-  if (!Post([this, writer = writer, job_id = request->job_id(), options] {
+  if (!Post([this, writer = writer, caller = *std::move(caller), job_id = request->job_id(), options] {
         auto id = coordinator_.Watch(
-            job_id, options,
+            caller, job_id, options,
             [writer](const common::JobEvent& event) {
               return writer->Push(wire::ToProto(event), event.kind == common::JobEvent::Kind::kLog);
             },
@@ -193,12 +212,17 @@ grpc::ServerWriteReactor<v1::JobEvent>* CoordinatorServiceImpl::WatchJob(grpc::C
 grpc::ServerUnaryReactor* CoordinatorServiceImpl::GetJob(grpc::CallbackServerContext* context,
                                                          const v1::GetJobRequest* request, v1::Job* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = authenticator_.Authenticate(*context);
+  if (!caller.ok()) {
+    reactor->Finish(AuthError(caller.status()));
+    return reactor;
+  }
   if (auto status = CheckJobId(request->job_id()); !status.ok()) {
     reactor->Finish(status);
     return reactor;
   }
-  if (!Post([this, reactor, response, job_id = request->job_id()] {
-        auto job = coordinator_.GetJob(job_id);
+  if (!Post([this, reactor, response, caller = *std::move(caller), job_id = request->job_id()] {
+        auto job = coordinator_.GetJob(caller, job_id);
         if (job.ok()) *response = wire::ToProto(*job);
         reactor->Finish(ToGrpcStatus(job.status()));
       })) {
@@ -211,8 +235,13 @@ grpc::ServerUnaryReactor* CoordinatorServiceImpl::ListJobs(grpc::CallbackServerC
                                                            const v1::ListJobsRequest* /*request*/,
                                                            v1::ListJobsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!Post([this, reactor, response] {
-        for (auto job : coordinator_.ListJobs()) {
+  auto caller = authenticator_.Authenticate(*context);
+  if (!caller.ok()) {
+    reactor->Finish(AuthError(caller.status()));
+    return reactor;
+  }
+  if (!Post([this, reactor, response, caller = *std::move(caller)] {
+        for (auto job : coordinator_.ListJobs(caller)) {
           // A listing stays small however many jobs there are: the environment and the config file
           // (up to 1 MiB each) are only in GetJob.
           job.spec.env.clear();
@@ -230,12 +259,17 @@ grpc::ServerUnaryReactor* CoordinatorServiceImpl::CancelJob(grpc::CallbackServer
                                                             const v1::CancelJobRequest* request,
                                                             v1::CancelJobResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = authenticator_.Authenticate(*context);
+  if (!caller.ok()) {
+    reactor->Finish(AuthError(caller.status()));
+    return reactor;
+  }
   if (auto status = CheckJobId(request->job_id()); !status.ok()) {
     reactor->Finish(status);
     return reactor;
   }
-  if (!Post([this, reactor, response, job_id = request->job_id()] {
-        auto job = coordinator_.Cancel(job_id);
+  if (!Post([this, reactor, response, caller = *std::move(caller), job_id = request->job_id()] {
+        auto job = coordinator_.Cancel(caller, job_id);
         if (job.ok()) *response->mutable_job() = wire::ToProto(*job);
         reactor->Finish(ToGrpcStatus(job.status()));
       })) {
@@ -244,15 +278,18 @@ grpc::ServerUnaryReactor* CoordinatorServiceImpl::CancelJob(grpc::CallbackServer
   return reactor;
 }
 
-grpc::ServerWriteReactor<v1::LogLine>* CoordinatorServiceImpl::StreamLogs(grpc::CallbackServerContext* /*context*/,
+grpc::ServerWriteReactor<v1::LogLine>* CoordinatorServiceImpl::StreamLogs(grpc::CallbackServerContext* context,
                                                                           const v1::StreamLogsRequest* request) {
+  auto caller = authenticator_.Authenticate(*context);
+  if (!caller.ok()) return FinishedStream<v1::LogLine>(AuthError(caller.status()));
   if (auto status = CheckJobId(request->job_id()); !status.ok()) return FinishedStream<v1::LogLine>(status);
   if (auto status = CheckRank(request->rank()); !status.ok()) return FinishedStream<v1::LogLine>(status);
   // A finished job's whole log is sent at once: allow a deep queue, and never drop history.
   auto [reactor, writer] = QueuedWriteReactor<v1::LogLine>::Create();
-  if (!Post([this, writer = writer, job_id = request->job_id(), follow = request->follow(), rank = request->rank()] {
+  if (!Post([this, writer = writer, caller = *std::move(caller), job_id = request->job_id(), follow = request->follow(),
+             rank = request->rank()] {
         auto id = coordinator_.StreamLogs(
-            job_id, rank, follow, [writer](const common::LogLine& line) { return writer->Push(wire::ToProto(line)); },
+            caller, job_id, rank, follow, [writer](const common::LogLine& line) { return writer->Push(wire::ToProto(line)); },
             [writer](absl::Status status) { writer->Finish(ToGrpcStatus(status)); });
         if (!id.ok()) {
           writer->Finish(ToGrpcStatus(id.status()));
@@ -273,6 +310,10 @@ grpc::ServerUnaryReactor* CoordinatorServiceImpl::ListNodes(grpc::CallbackServer
                                                             const v1::ListNodesRequest* /*request*/,
                                                             v1::ListNodesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto caller = authenticator_.Authenticate(*context); !caller.ok()) {
+    reactor->Finish(AuthError(caller.status()));
+    return reactor;
+  }
   if (!Post([this, reactor, response] {
         for (const auto& node : coordinator_.ListNodes()) *response->add_nodes() = wire::ToProto(node);
         reactor->Finish(grpc::Status::OK);

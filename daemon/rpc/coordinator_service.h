@@ -18,12 +18,15 @@
 #include "accel/v1/coordinator.grpc.pb.h"
 #include "common/event_loop.h"
 #include "daemon/coordinator/coordinator.h"
+#include "daemon/rpc/authenticator.h"
 
 namespace accel::daemon::rpc {
 
 class CoordinatorServiceImpl final : public v1::CoordinatorService::CallbackService {
  public:
-  CoordinatorServiceImpl(common::EventLoop& loop, Coordinator& coordinator);
+  /// Every call is authenticated by `authenticator` (which must outlive the service) before anything
+  /// else; RegisterAgent and Heartbeat need a daemon caller, job calls act for the caller.
+  CoordinatorServiceImpl(common::EventLoop& loop, Coordinator& coordinator, const Authenticator& authenticator);
 
   /// From now on every call fails with UNAVAILABLE. Thread-safe; calls already posted still run.
   void StopAccepting();
@@ -50,9 +53,12 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::CallbackServ
  private:
   // Posts `fn` to the loop unless StopAccepting() was called; false then.
   bool Post(std::function<void()> fn);
+  // OK for a cluster daemon; UNAUTHENTICATED / PERMISSION_DENIED otherwise.
+  grpc::Status RequireDaemon(const grpc::CallbackServerContext& context) const;
 
   common::EventLoop& loop_;
   Coordinator& coordinator_;
+  const Authenticator& authenticator_;
   absl::Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
 };

@@ -14,7 +14,7 @@ std::chrono::system_clock::time_point DeadlineIn(absl::Duration d) {
   return std::chrono::system_clock::now() + std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const wire::ChannelSecurity& security) {
   grpc::ChannelArguments args;
   // An agent that restarts is back within a second or two; do not wait gRPC's default 1-120 s backoff.
   // (Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also uses it as the connect timeout, and a busy
@@ -23,7 +23,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   // Each agent gets its own connection even when several share a host and port (tests, benchmarks).
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return wire::CreateSecureChannel(address, security, args);
 }
 
 }  // namespace
@@ -100,7 +100,7 @@ GrpcAgentClient::~GrpcAgentClient() {
 GrpcAgentClient::Agent& GrpcAgentClient::AgentFor(const std::string& address) {
   Agent& agent = agents_[address];
   if (!agent.channel) {
-    agent.channel = MakeChannel(address);
+    agent.channel = MakeChannel(address, options_.security);
     agent.stub = v1::AgentService::NewStub(agent.channel);
   }
   return agent;

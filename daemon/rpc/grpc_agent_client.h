@@ -2,8 +2,8 @@
 // gRPC callback API: no thread of its own, callbacks run on gRPC's threads.
 //
 // One channel per agent address ("unix:/path" or "host:port"), created on first use and kept (gRPC
-// reconnects it with a short backoff when an agent restarts). Insecure credentials for now
-// (TODO(coordinator): TLS / auth with the security issue #9). Every call carries the metadata
+// reconnects it with a short backoff when an agent restarts), with the daemon's ChannelSecurity (TLS
+// and its client certificate or token on TCP when configured). Every call carries the metadata
 // "accel-node: <node name>" so an agent (or a test host serving many virtual agents) knows which
 // node the call is for.
 //
@@ -22,12 +22,14 @@
 #include "absl/time/time.h"
 #include "accel/v1/agent.grpc.pb.h"
 #include "daemon/coordinator/agent_client.h"
+#include "proto/convert/channel_security.h"
 
 namespace accel::daemon::rpc {
 
 struct GrpcAgentClientOptions {
   absl::Duration start_deadline = absl::Seconds(60);
   absl::Duration stop_deadline = absl::Seconds(120);  // the agent's grace period + SIGKILL fit in it
+  wire::ChannelSecurity security;                     // how to dial agents
 };
 
 class GrpcAgentClient final : public AgentClient {

@@ -1,29 +1,12 @@
 #include "proto/convert/convert.h"
 
+#include "common/security/job_spec_validation.h"
 #include "common/strings.h"
 
 namespace accel::wire {
 namespace {
 
-// Bounds on what one request may carry: generous for real jobs, small enough that a hostile or
-// broken client cannot make the daemon allocate without limit.
-constexpr int kMaxArgs = 4096;
-constexpr size_t kMaxArgBytes = 64 * 1024;
-constexpr size_t kMaxConfigBytes = 1 << 20;
-constexpr int kMaxEnvEntries = 4096;
-constexpr size_t kMaxEnvBytes = 128 * 1024;
-constexpr int kMaxNodes = 65536;
-
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
-
-bool ValidEnvName(const std::string& name) {
-  if (name.empty() || name.size() > 256 || (name[0] >= '0' && name[0] <= '9')) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -39,38 +22,31 @@ v1::JobSpec ToProto(const common::JobSpec& spec) {
   out.set_max_nodes(spec.max_nodes);
   out.set_max_restarts(spec.max_restarts);
   out.set_user(spec.user);
+  out.set_uid(spec.uid);
+  out.set_gid(spec.gid);
   return out;
 }
 
 absl::StatusOr<common::JobSpec> FromProto(const v1::JobSpec& spec) {
+  // Counts first, so a huge repeated field is refused before it is copied.
+  using L = common::JobSpecLimits;
+  if (spec.launch_args_size() > L::kMaxArgs) return Invalid(common::StrCat("spec.launch_args: more than ", L::kMaxArgs, " words"));
+  if (spec.env_size() > L::kMaxEnvEntries) return Invalid(common::StrCat("spec.env: more than ", L::kMaxEnvEntries, " variables"));
+  if (spec.nodes_size() > L::kMaxNodes) return Invalid(common::StrCat("spec.nodes: more than ", L::kMaxNodes));
   common::JobSpec out;
-  if (spec.launch_args_size() == 0) return Invalid("spec.launch_args: empty (no training script)");
-  if (spec.launch_args_size() > kMaxArgs) return Invalid(common::StrCat("spec.launch_args: more than ", kMaxArgs));
-  for (const auto& arg : spec.launch_args()) {
-    if (arg.size() > kMaxArgBytes) return Invalid(common::StrCat("spec.launch_args: an argument over ", kMaxArgBytes, " bytes"));
-    out.launch_args.push_back(arg);
-  }
-  if (spec.config_text().size() > kMaxConfigBytes) return Invalid("spec.config_text: over 1 MiB");
+  out.launch_args.assign(spec.launch_args().begin(), spec.launch_args().end());
   out.config_text = spec.config_text();
   out.config_name = spec.config_name();
-  if (spec.env_size() > kMaxEnvEntries) return Invalid(common::StrCat("spec.env: more than ", kMaxEnvEntries, " variables"));
-  for (const auto& [key, value] : spec.env()) {
-    if (!ValidEnvName(key)) return Invalid(common::StrCat("spec.env: invalid variable name '", key.substr(0, 64), "'"));
-    if (value.size() > kMaxEnvBytes) return Invalid(common::StrCat("spec.env: value of ", key, " over ", kMaxEnvBytes, " bytes"));
-    out.env[key] = value;
-  }
+  for (const auto& [key, value] : spec.env()) out.env[key] = value;
   out.working_dir = spec.working_dir();
-  if (spec.nodes_size() > kMaxNodes) return Invalid("spec.nodes: too many");
   out.nodes.assign(spec.nodes().begin(), spec.nodes().end());
   out.min_nodes = spec.min_nodes();
   out.max_nodes = spec.max_nodes();
-  if (out.min_nodes < 1 || out.max_nodes < out.min_nodes || out.max_nodes > kMaxNodes) {
-    return Invalid(common::StrCat("spec: min_nodes ", out.min_nodes, " / max_nodes ", out.max_nodes,
-                                  ": need 1 <= min <= max"));
-  }
   out.max_restarts = spec.max_restarts();
-  if (out.max_restarts < 0) return Invalid("spec.max_restarts: negative");
   out.user = spec.user();
+  out.uid = spec.uid();
+  out.gid = spec.gid();
+  if (auto status = common::ValidateJobSpec(out); !status.ok()) return status;
   return out;
 }
 

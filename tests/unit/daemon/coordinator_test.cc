@@ -848,5 +848,47 @@ TEST(PlacementTest, OptionsAreValidated) {
   EXPECT_EQ(ValidateCoordinatorOptions(options).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Issue #9: the owner comes from the authenticated caller, and only the owner (or an admin) sees,
+// follows and cancels a job.
+TEST_F(CoordinatorTest, CallersSeeOnlyTheirOwnJobsAndCannotChooseTheOwner) {
+  const common::Caller alice{.uid = 1001, .gid = 1001, .user = "alice"};
+  const common::Caller bob{.uid = 1002, .gid = 1002, .user = "bob"};
+  const common::Caller admin{.uid = 1003, .gid = 1003, .user = "admin", .admin = true};
+  common::JobSpec spec = Spec(1, 1);
+  spec.user = "root";  // the client's word: ignored
+  spec.uid = 0;
+  spec.gid = 0;
+  Recorder recorder;
+  auto submitted = coordinator_->Submit(alice, spec, recorder.Sink(), recorder.Closed());
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const std::string id = submitted->job_id;
+  auto job = coordinator_->GetJob(alice, id);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->spec.user, "alice");
+  EXPECT_EQ(job->spec.uid, 1001);
+  EXPECT_EQ(job->spec.gid, 1001);
+
+  EXPECT_EQ(coordinator_->GetJob(bob, id).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(coordinator_->Cancel(bob, id).status().code(), absl::StatusCode::kPermissionDenied);
+  Recorder other;
+  EXPECT_EQ(coordinator_->Watch(bob, id, {}, other.Sink(), other.Closed()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(coordinator_->StreamLogs(bob, id, -1, false, [](const common::LogLine&) { return true; }, other.Closed())
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(coordinator_->ListJobs(bob).empty());
+  EXPECT_EQ(coordinator_->ListJobs(alice).size(), 1u);
+  EXPECT_EQ(coordinator_->ListJobs(admin).size(), 1u);
+  EXPECT_TRUE(coordinator_->GetJob(admin, id).ok());
+
+  const common::Caller node{.user = "@node", .daemon = true};
+  Recorder refused;
+  EXPECT_EQ(coordinator_->Submit(node, Spec(1, 1), refused.Sink(), refused.Closed()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(coordinator_->Cancel(alice, id).ok());
+  Drain();
+}
+
 }  // namespace
 }  // namespace accel::daemon
