@@ -639,7 +639,22 @@ void Coordinator::OnWatchReady(const std::string& job_id, AgentClient::WatchId w
 void Coordinator::OnStartDone(const std::string& job_id, int attempt, const std::string& node,
                               absl::StatusOr<int> result) {
   Job* job = FindJob(job_id);
-  if (job == nullptr || job->record.attempt != attempt || job->phase == Phase::kDone) return;
+  if (job == nullptr || job->record.attempt != attempt) return;
+  if (job->phase == Phase::kDone) {
+    // A short job can end before every node's answer arrives: its record still learns the world size.
+    if (!result.ok()) return;
+    int world = 0;
+    for (auto& [name, size] : job->final_local_sizes) {
+      if (name == node) size = *result;
+      if (size <= 0) return;
+      world += size;
+    }
+    if (world > 0 && world != job->record.world_size) {
+      job->record.world_size = world;
+      Save(*job);
+    }
+    return;
+  }
   Member* member = FindMember(*job, node);
   if (member == nullptr) return;
   member->start_answered = true;
@@ -957,10 +972,13 @@ void Coordinator::Finish(Job& job, JobState state, int exit_code, std::string re
   if (job.last_call_timer != 0) clock_.CancelTimer(job.last_call_timer);
   job.join_timer = job.last_call_timer = 0;
   pending_.erase(std::remove(pending_.begin(), pending_.end(), id), pending_.end());
+  job.final_local_sizes.clear();
   for (auto& member : job.members) {
     CloseWatch(member);
     if (auto it = node_job_.find(member.node); it != node_job_.end() && it->second == id) node_job_.erase(it);
+    job.final_local_sizes.emplace_back(member.node, member.local_world_size);
   }
+  if (!job.members.empty()) UpdateWorldSize(job);
   job.members.clear();
   job.phase = Phase::kDone;
   job.record.state = state;

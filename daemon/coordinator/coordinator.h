@@ -223,6 +223,9 @@ class Coordinator {
     bool last_call_over = false;
     // Current attempt.
     std::vector<Member> members;  // machine-rank order
+    // After Finish(): the last attempt's nodes and their local world sizes (0 while unanswered), so a
+    // StartGroup answer that arrives after a short job ended still completes the record's world size.
+    std::vector<std::pair<std::string, int>> final_local_sizes;
     std::string master_addr;
     int master_port = 0;
     int local_world_size_hint = 1;  // per node, learned from the previous attempt

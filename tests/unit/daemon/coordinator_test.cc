@@ -207,6 +207,27 @@ TEST_F(CoordinatorTest, PlacesAssignsRanksAndSucceeds) {
   EXPECT_EQ(agents_->starts.size(), 4u);
 }
 
+// The workers of a short job can start and end before a node's StartGroup answer arrives; the record
+// still gets the job's world size.
+TEST_F(CoordinatorTest, ShortJobEndingBeforeTheStartAnswersStillRecordsItsWorldSize) {
+  Register("a");
+  Register("b");
+  Recorder rec;
+  const std::string job = Submit(Spec(2, 2), rec);
+  for (const char* node : {"a", "b"}) {
+    agents_->Emit(node, Event(GroupEvent::Kind::kStarted, job, 0, node));
+    auto done = Event(GroupEvent::Kind::kSucceeded, job, 0, node);
+    done.exits = {Exit(node[0] == 'a' ? 0 : 1, node, 0)};
+    agents_->Emit(node, done);
+  }
+  Drain();
+  ASSERT_EQ(StateOf(job), JobState::kSucceeded);
+  agents_->AnswerStarts(0, 2);
+  Drain();
+  EXPECT_EQ(coordinator_->GetJob(job)->world_size, 4);
+  EXPECT_EQ(store_.jobs.at(job).world_size, 4);
+}
+
 TEST_F(CoordinatorTest, WaitsForTheWatchBeforeStarting) {
   agents_->auto_ready = false;
   Register("a");
