@@ -185,6 +185,9 @@ std::optional<std::string> ClusterAddress(const CommandContext& context, const c
   return config_cluster;
 }
 
+// How long a followed job's client keeps trying to reach a coordinator that went away.
+constexpr absl::Duration kReconnectWindow = absl::Minutes(2);
+
 int RunClusterLaunch(const CommandContext& context, CommandArgs args, const common::LaunchArgs& parsed,
                      const std::string& address) {
   auto spec = BuildJobSpec(context, args, parsed);
@@ -217,7 +220,7 @@ int RunClusterLaunch(const CommandContext& context, CommandArgs args, const comm
     }
   });
 
-  const absl::Status status = client.SubmitJob(*spec, [&](const common::JobEvent& event) {
+  const auto on_event = [&](const common::JobEvent& event) {
     {
       absl::MutexLock lock(&mu);
       if (job_id.empty()) {
@@ -251,8 +254,26 @@ int RunClusterLaunch(const CommandContext& context, CommandArgs args, const comm
         break;
     }
     context.err->flush();
-  });
+  };
+  absl::Status status = client.SubmitJob(*spec, on_event);
   if (detach) return job_id.empty() ? ReportError(context, "launch", status) : kExitOk;
+
+  // The stream broke before the job ended: the coordinator restarted or the network failed, and the job
+  // goes on. Follow it again once the coordinator is back (lines written meanwhile: `accelctl logs`).
+  const absl::Time give_up = absl::Now() + kReconnectWindow;
+  bool told = false;
+  while (!exit_code && signals == 0 && !job_id.empty() && absl::Now() < give_up &&
+         (status.ok() || absl::IsUnavailable(status))) {
+    if (!told) {
+      *context.err << "accelctl launch: lost the coordinator (" << (status.ok() ? "stream ended" : status.message())
+                   << "); following job " << job_id << " again when it is back\n";
+      context.err->flush();
+      told = true;
+    }
+    absl::SleepFor(absl::Milliseconds(500));
+    if (signals != 0) break;
+    status = client.WatchJob(job_id, /*logs=*/true, rank_filter.value_or(-1), on_event);
+  }
   if (exit_code) return *exit_code;
   if (signals > 1) return 130;
   if (!status.ok()) return ReportError(context, "launch", status);

@@ -239,6 +239,20 @@ TEST_F(ClusterTest, CoordinatorRestartKeepsJobsAndWorkers) {
   EXPECT_EQ(JobStatus(job).value("state", ""), "CANCELLED");
 }
 
+// A client following its job rides out a coordinator restart and still exits with the job's code.
+TEST_F(ClusterTest, FollowingClientReconnectsAfterACoordinatorRestart) {
+  Subprocess launch(LaunchLine({"--cpu", "--num_processes", "2", "--num_machines", "1"}, {"none", "none", "0", "4"}),
+                    BaseEnv());
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(out() / "pid.1.0"); }, seconds(30))) << launch.Err();
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(seconds(5));
+  StartCoordinator();
+  const ProcessResult followed = launch.Wait(seconds(60));
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_NE(followed.err.find("again when it is back"), std::string::npos) << followed.err;
+  EXPECT_NE(followed.err.find("SUCCEEDED"), std::string::npos) << followed.err;
+}
+
 TEST_F(ClusterTest, BadRequestsAreRefusedAndTheCoordinatorKeepsServing) {
   const ProcessResult unknown = Accelctl({"status", "no-such-job"});
   EXPECT_NE(unknown.exit_code, 0);
