@@ -37,6 +37,8 @@ constexpr Subcommand kSubcommands[] = {
     {"logs", "Print a cluster job's worker output", accel::client::RunLogsCommand},
     {"stop", "Cancel a cluster job on every node", accel::client::RunStopCommand},
     {"nodes", "List the nodes registered with the coordinator", accel::client::RunNodesCommand},
+    {"allocation", "Tell this node's acceld about a batch allocation (SLURM Prolog/Epilog)",
+     accel::client::RunAllocationCommand},
 };
 
 std::string Usage() {
@@ -109,7 +111,7 @@ int main(int argc, char** argv) {
     std::cerr << "accelctl: error: unrecognized arguments: " << first << "\n";
   } else {
     std::cerr << "accelctl: error: invalid choice: '" << first
-              << "' (choose from 'config', 'env', 'launch', 'estimate-memory', 'tpu-config', 'test', 'status', 'logs', 'stop', 'nodes')\n";
+              << "' (choose from 'config', 'env', 'launch', 'estimate-memory', 'tpu-config', 'test', 'status', 'logs', 'stop', 'nodes', 'allocation')\n";
   }
   return accel::client::kExitUsage;
 }

@@ -19,6 +19,7 @@
 #include "daemon/rpc/coordinator_server.h"
 #include "daemon/rpc/unix_acceptor.h"
 #include "proto/convert/channel_security.h"
+#include "daemon/systemd_notifier.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -175,12 +176,21 @@ int main(int argc, char** argv) {
     link->Start();
   }
 
+  // systemd (Type=notify): ready once serving; the watchdog pings while the node agent answers.
+  accel::daemon::SystemdNotifier systemd;
+  systemd.StartWatchdog([&node_agent] {
+    if (node_agent) node_agent->RunningGroups();  // blocks (no ping) if the agent's lock is stuck
+    return true;
+  });
+  systemd.Ready(accel::common::StrCat("serving on ", accel::common::StrJoin(config.listen, ", ")));
+
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&stop_signals, signal);
   int received = 0;
   sigwait(&stop_signals, &received);
   spdlog::info("stopping on signal {}", received);
+  systemd.Stopping();
   link.reset();
   if (coordinator) coordinator->Shutdown();  // jobs keep running on the agents
   unix_acceptors.clear();  // no new connections

@@ -13,6 +13,9 @@ packages=(
   # libtorch (CPU, with c10d) for the distributed self-test `accel_selftest`; the Gloo headers are a
   # separate package that libtorch-dev's c10d headers need. About 520 MiB, ~25 s to install.
   libtorch-dev libgloo-dev
+  # Deployment: sd_notify for acceld (pkg-config libsystemd), `systemd-analyze verify` of the unit,
+  # and a real one-node SLURM cluster (slurmctld, slurmd, munge) for the Prolog/Epilog tests.
+  libsystemd-dev systemd slurm-wlm munge
 )
 
 missing=()

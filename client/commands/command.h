@@ -46,5 +46,6 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args);
 int RunEstimateMemoryCommand(const CommandContext& context, CommandArgs args);
 int RunTpuConfigCommand(const CommandContext& context, CommandArgs args);
 int RunTestCommand(const CommandContext& context, CommandArgs args);
+int RunAllocationCommand(const CommandContext& context, CommandArgs args);
 
 }  // namespace accel::client

@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "agent/launch_runner.h"
 #include "agent/local_agent.h"
@@ -86,8 +88,9 @@ class EventConsoleSink final : public agent::ConsoleSink {
 class NodeAgent::Attempt {
  public:
   Attempt(common::LaunchPlan plan, agent::SupervisorOptions options, common::Assignment assignment, std::string node,
-          std::function<void(const common::GroupEvent&)> emit)
+          std::function<void(const common::GroupEvent&)> emit, std::vector<std::string> allocations)
       : plan_(std::move(plan)),
+        allocations_(std::move(allocations)),
         assignment_(std::move(assignment)),
         node_(std::move(node)),
         emit_(std::move(emit)),
@@ -128,13 +131,26 @@ class NodeAgent::Attempt {
 
   /// Stops the workers and joins the thread. Idempotent.
   void Stop(int signal) {
-    stop_requested_ = true;
-    agent_->RequestStop(signal);
+    RequestStop(signal);
     absl::MutexLock lock(&join_mu_);
     if (thread_.joinable()) thread_.join();
   }
 
+  /// Signals the workers without waiting; a second call while they stop kills them.
+  void RequestStop(int signal) {
+    stop_requested_ = true;
+    agent_->RequestStop(signal);
+  }
+
+  /// True once Run() has returned (every worker gone), waiting at most `timeout`.
+  bool WaitDone(absl::Duration timeout) { return done_.WaitForNotificationWithTimeout(timeout); }
+
   int attempt() const { return assignment_.attempt; }
+
+  /// The allocations (batch job ids) this attempt belongs to.
+  bool BelongsTo(const std::string& allocation) const {
+    return std::find(allocations_.begin(), allocations_.end(), allocation) != allocations_.end();
+  }
 
  private:
   common::GroupEvent Event(common::GroupEvent::Kind kind) const {
@@ -148,6 +164,7 @@ class NodeAgent::Attempt {
 
   void Run() {
     const agent::RunResult result = agent_->Run();
+    done_.Notify();
     common::GroupEvent event = Event(common::GroupEvent::Kind::kSucceeded);
     if (stop_requested_ && result.exit_code != 0) {
       event.kind = common::GroupEvent::Kind::kStopped;
@@ -170,6 +187,7 @@ class NodeAgent::Attempt {
   }
 
   const common::LaunchPlan plan_;
+  const std::vector<std::string> allocations_;
   const common::Assignment assignment_;
   const std::string node_;
   const std::function<void(const common::GroupEvent&)> emit_;
@@ -180,6 +198,7 @@ class NodeAgent::Attempt {
   std::optional<agent::RunAs> run_as_;
   bool started_reported_ = false;  // loop thread only
   std::atomic<bool> stop_requested_{false};
+  absl::Notification done_;
   absl::Mutex join_mu_;
   std::thread thread_;
 };
@@ -230,8 +249,15 @@ absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& submitted, cons
     return absl::FailedPreconditionError(common::StrCat("job ", assignment.job_id, " already runs attempt ",
                                                         it->second->attempt(), " on ", options_.node_name));
   }
+  // The group belongs to the node's allocation and to the batch job it was submitted from.
+  std::vector<std::string> allocations;
+  if (allocation_) allocations.push_back(allocation_->job_id);
+  if (auto it = spec.env.find("SLURM_JOB_ID"); it != spec.env.end() && !it->second.empty()) {
+    allocations.push_back(it->second);
+  }
   auto attempt = std::make_shared<Attempt>(std::move(plan), std::move(options), assignment, options_.node_name,
-                                           [this](const common::GroupEvent& event) { Emit(event); });
+                                           [this](const common::GroupEvent& event) { Emit(event); },
+                                           std::move(allocations));
   attempts_[assignment.job_id] = attempt;
   attempt->SetRunAs(who.run_as);
   attempt->Start(spec.working_dir);
@@ -305,6 +331,51 @@ std::map<std::string, int> NodeAgent::RunningGroups() const {
   std::map<std::string, int> running;
   for (const auto& [job, attempt] : attempts_) running[job] = attempt->attempt();
   return running;
+}
+
+absl::Status NodeAgent::SetAllocation(common::Allocation allocation) {
+  absl::MutexLock lock(&mu_);
+  if (allocation_ && allocation_->job_id != allocation.job_id) {
+    return absl::FailedPreconditionError(common::StrCat(
+        options_.node_name, " is allocated to job ", allocation_->job_id, " of ", allocation_->user,
+        "; cannot also take job ", allocation.job_id, " (accel needs whole nodes: --exclusive)"));
+  }
+  if (allocation.begin_unix_ms == 0) allocation.begin_unix_ms = NowUnixMs();
+  allocation_ = std::move(allocation);
+  return absl::OkStatus();
+}
+
+common::AllocationEnd NodeAgent::EndAllocation(const std::string& job_id, absl::Duration grace) {
+  common::AllocationEnd end;
+  std::vector<std::shared_ptr<Attempt>> stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    if (allocation_ && allocation_->job_id == job_id) {
+      allocation_.reset();
+      end.was_current = true;
+    }
+    for (auto it = attempts_.begin(); it != attempts_.end();) {
+      if (it->second->BelongsTo(job_id)) {
+        end.stopped_jobs.push_back(it->first);
+        stopping.push_back(it->second);
+        it = attempts_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& attempt : stopping) attempt->RequestStop(SIGTERM);
+  const absl::Time deadline = absl::Now() + grace;
+  for (auto& attempt : stopping) {
+    if (!attempt->WaitDone(std::max(deadline - absl::Now(), absl::ZeroDuration()))) attempt->RequestStop(SIGKILL);
+  }
+  for (auto& attempt : stopping) attempt->Stop(SIGKILL);
+  return end;
+}
+
+std::optional<common::Allocation> NodeAgent::CurrentAllocation() const {
+  absl::MutexLock lock(&mu_);
+  return allocation_;
 }
 
 }  // namespace accel::daemon

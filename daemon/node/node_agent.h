@@ -4,6 +4,9 @@
 // master address and port. Watchers receive the group's events: started, succeeded, failed (with the
 // root cause first), stopped, and every output line labelled with its rank.
 //
+// It also keeps the batch system's allocation of the node (SLURM Prolog/Epilog): who owns the node
+// now and which GPUs they were given. Ending an allocation stops every group that belongs to it.
+//
 // Thread-safe: the gRPC service calls it from its threads; events are delivered on the attempt's
 // threads (log lines on its loop thread).
 #pragma once
@@ -12,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +23,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/types/allocation.h"
 #include "common/types/cluster_types.h"
 
 namespace accel::daemon {
@@ -57,6 +63,19 @@ class NodeAgent {
   /// job id -> attempt, of the attempts running now.
   std::map<std::string, int> RunningGroups() const;
 
+  /// Records the batch system's allocation of this node (a SLURM Prolog). The same job again
+  /// replaces it (a repeated Prolog); FailedPrecondition while another job's allocation is current
+  /// (accel expects whole nodes: `--exclusive` or OverSubscribe=EXCLUSIVE).
+  absl::Status SetAllocation(common::Allocation allocation);
+  /// Ends `job_id`'s allocation (a SLURM Epilog): forgets it when it is current, and stops every
+  /// group that belongs to it -- started while it was current, or submitted from inside it
+  /// (SLURM_JOB_ID=job_id in the submitter's environment): SIGTERM, `grace`, SIGKILL. Returns once
+  /// those workers are gone. Ending an unknown allocation still stops its groups.
+  common::AllocationEnd EndAllocation(const std::string& job_id, absl::Duration grace);
+  /// The node's current allocation; nullopt when it is not allocated. What the owner check of
+  /// StartGroup reads (who may run jobs here).
+  std::optional<common::Allocation> CurrentAllocation() const;
+
  private:
   class Attempt;
   void Emit(const common::GroupEvent& event);
@@ -64,6 +83,7 @@ class NodeAgent {
   const NodeAgentOptions options_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Attempt>> attempts_ ABSL_GUARDED_BY(mu_);
+  std::optional<common::Allocation> allocation_ ABSL_GUARDED_BY(mu_);
   struct Watcher {
     std::string job_id;
     EventSink sink;

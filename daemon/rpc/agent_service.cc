@@ -92,6 +92,31 @@ grpc::Status AgentServiceImpl::GetStatus(grpc::ServerContext* context, const v1:
   if (auto denied = Authorize(context); !denied.ok()) return denied;
   *response->mutable_node() = wire::ToProto(describe_());
   for (const auto& [job, attempt] : agent_.RunningGroups()) (*response->mutable_running_groups())[job] = attempt;
+  if (auto allocation = agent_.CurrentAllocation()) *response->mutable_allocation() = wire::ToProto(*allocation);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::SetAllocation(grpc::ServerContext* context, const v1::SetAllocationRequest* request,
+                                             v1::SetAllocationResponse*) {
+  if (auto denied = Authorize(context); !denied.ok()) return denied;
+  auto allocation = wire::FromProto(request->allocation());
+  if (!allocation.ok()) return ToGrpcStatus(allocation.status());
+  return ToGrpcStatus(agent_.SetAllocation(*std::move(allocation)));
+}
+
+grpc::Status AgentServiceImpl::EndAllocation(grpc::ServerContext* context, const v1::EndAllocationRequest* request,
+                                             v1::EndAllocationResponse* response) {
+  if (auto denied = Authorize(context); !denied.ok()) return denied;
+  v1::Allocation id_only;
+  id_only.set_job_id(request->job_id());
+  if (auto valid = wire::FromProto(id_only); !valid.ok()) return ToGrpcStatus(valid.status());
+  if (request->grace_seconds() < 0 || request->grace_seconds() > 3600) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "grace_seconds: need 0 to 3600");
+  }
+  const int grace = request->grace_seconds() == 0 ? 5 : request->grace_seconds();
+  const common::AllocationEnd end = agent_.EndAllocation(request->job_id(), absl::Seconds(grace));
+  for (const auto& job : end.stopped_jobs) response->add_stopped_jobs(job);
+  response->set_was_current(end.was_current);
   return grpc::Status::OK;
 }
 

@@ -27,6 +27,10 @@ class AgentServiceImpl final : public v1::AgentService::Service {
                           grpc::ServerWriter<v1::GroupEvent>* writer) override;
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
                          v1::GetStatusResponse* response) override;
+  grpc::Status SetAllocation(grpc::ServerContext* context, const v1::SetAllocationRequest* request,
+                             v1::SetAllocationResponse* response) override;
+  grpc::Status EndAllocation(grpc::ServerContext* context, const v1::EndAllocationRequest* request,
+                             v1::EndAllocationResponse* response) override;
 
  private:
   NodeAgent& agent_;

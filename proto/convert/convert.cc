@@ -275,4 +275,40 @@ common::JobEvent FromProto(const v1::JobEvent& event) {
   return out;
 }
 
+v1::Allocation ToProto(const common::Allocation& allocation) {
+  v1::Allocation out;
+  out.set_job_id(allocation.job_id);
+  out.set_user(allocation.user);
+  out.set_uid(allocation.uid);
+  for (const auto& gpu : allocation.gpus) out.add_gpus(gpu);
+  out.set_begin_unix_ms(allocation.begin_unix_ms);
+  return out;
+}
+
+absl::StatusOr<common::Allocation> FromProto(const v1::Allocation& allocation) {
+  // The job id names processes to kill and files to write: a strict alphabet keeps it harmless.
+  const std::string& id = allocation.job_id();
+  if (id.empty() || id.size() > 64) return Invalid("allocation.job_id: need 1 to 64 characters");
+  for (char c : id) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '.' || c == '-';
+    if (!ok) return Invalid(common::StrCat("allocation.job_id: '", id, "': only letters, digits, '_', '.', '-'"));
+  }
+  if (allocation.user().size() > 256) return Invalid("allocation.user: over 256 characters");
+  if (allocation.uid() < -1 || allocation.uid() > 0xffffffffLL) {
+    return Invalid(common::StrCat("allocation.uid: ", allocation.uid(), ": out of range"));
+  }
+  if (allocation.gpus_size() > 1024) return Invalid("allocation.gpus: more than 1024");
+  common::Allocation out;
+  out.job_id = id;
+  out.user = allocation.user();
+  out.uid = allocation.uid();
+  for (const auto& gpu : allocation.gpus()) {
+    if (gpu.empty() || gpu.size() > 128) return Invalid("allocation.gpus: an entry empty or over 128 characters");
+    out.gpus.push_back(gpu);
+  }
+  out.begin_unix_ms = allocation.begin_unix_ms();
+  return out;
+}
+
 }  // namespace accel::wire

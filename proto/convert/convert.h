@@ -7,6 +7,7 @@
 #include "accel/v1/agent.pb.h"
 #include "accel/v1/coordinator.pb.h"
 #include "accel/v1/types.pb.h"
+#include "common/types/allocation.h"
 #include "common/types/cluster_types.h"
 
 namespace accel::wire {
@@ -37,5 +38,8 @@ common::GroupEvent FromProto(const v1::GroupEvent& event);
 
 v1::JobEvent ToProto(const common::JobEvent& event);
 common::JobEvent FromProto(const v1::JobEvent& event);
+
+v1::Allocation ToProto(const common::Allocation& allocation);
+absl::StatusOr<common::Allocation> FromProto(const v1::Allocation& allocation);
 
 }  // namespace accel::wire
