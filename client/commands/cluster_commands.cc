@@ -49,6 +49,12 @@ Json ToJson(const common::JobRecord& job) {
               {"exits", exits}};
 }
 
+Json ToJson(const common::LogLine& line) {
+  return {{"job", line.job_id},     {"attempt", line.attempt}, {"rank", line.rank}, {"local_rank", line.local_rank},
+          {"node", line.node},      {"stream", line.stream == common::LogStream::kStderr ? "stderr" : "stdout"},
+          {"text", line.text}};
+}
+
 Json ToJson(const common::NodeInfo& node) {
   return Json{{"name", node.name}, {"address", node.agent_address}, {"alive", node.alive}, {"gpus", node.gpus},
               {"cpus", node.cpus}, {"gpu_names", node.gpu_names}, {"version", node.version},
@@ -337,6 +343,7 @@ int RunLogsCommand(const CommandContext& context, CommandArgs args) {
   common::ArgParser parser = ClusterParser("accelctl logs", "Print a job's worker output.");
   parser.Add({.name = "follow", .kind = common::ArgKind::kFlag, .short_names = {"-f"}, .help = "keep printing new lines until the job ends"});
   parser.Add({.name = "rank", .kind = common::ArgKind::kValue, .type = common::ArgType::kInt, .help = "only this rank's lines"});
+  parser.Add({.name = "json", .kind = common::ArgKind::kFlag, .help = "one JSON object per line, for scripts"});
   parser.AddPositional({"job", "the job id"});
   auto parsed = parser.Parse(args);
   if (!parsed.ok()) return ReportError(context, "logs", parsed.status(), /*usage_error=*/true);
@@ -347,14 +354,23 @@ int RunLogsCommand(const CommandContext& context, CommandArgs args) {
   CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   const int rank = parsed->Value("rank") ? static_cast<int>(*common::ParseInt64(*parsed->Value("rank"))) : -1;
   SignalThread signal_thread([&](int) { client.Cancel(); });
-  const absl::Status status = client.StreamLogs(parsed->positionals.front(), parsed->Flag("follow"), rank,
-                                                [&](const common::LogLine& line) { PrintLogLine(context, line); });
+  const bool json = parsed->Flag("json");
+  const absl::Status status =
+      client.StreamLogs(parsed->positionals.front(), parsed->Flag("follow"), rank, [&](const common::LogLine& line) {
+        if (json) {
+          *context.out << ToJson(line).dump() << "\n";
+          context.out->flush();
+        } else {
+          PrintLogLine(context, line);
+        }
+      });
   if (!status.ok() && status.code() != absl::StatusCode::kCancelled) return ReportError(context, "logs", status);
   return kExitOk;
 }
 
 int RunStopCommand(const CommandContext& context, CommandArgs args) {
   common::ArgParser parser = ClusterParser("accelctl stop", "Cancel a job on every node.");
+  parser.Add({.name = "json", .kind = common::ArgKind::kFlag, .help = "print the job's record as JSON"});
   parser.AddPositional({"job", "the job id"});
   auto parsed = parser.Parse(args);
   if (!parsed.ok()) return ReportError(context, "stop", parsed.status(), /*usage_error=*/true);
@@ -365,6 +381,10 @@ int RunStopCommand(const CommandContext& context, CommandArgs args) {
   CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   auto job = client.CancelJob(parsed->positionals.front());
   if (!job.ok()) return ReportError(context, "stop", job.status());
+  if (parsed->Flag("json")) {
+    *context.out << ToJson(*job).dump(2) << "\n";
+    return kExitOk;
+  }
   *context.out << "job " << job->id << " " << common::ToString(job->state) << "\n";
   return kExitOk;
 }

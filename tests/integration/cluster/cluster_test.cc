@@ -127,6 +127,14 @@ TEST_F(ClusterTest, TwoNodeJobEndToEnd) {
   const ProcessResult logs = Accelctl({"logs", jobs[0]["id"], "--rank", "2"});
   EXPECT_NE(logs.out.find("[rank2]:worker 2 attempt 0"), std::string::npos) << logs.out << logs.err;
   EXPECT_EQ(logs.out.find("[rank1]"), std::string::npos);
+  // The same lines for scripts: one JSON object each, with the world size recorded.
+  const ProcessResult json_logs = Accelctl({"logs", jobs[0]["id"], "--rank", "2", "--json"});
+  ASSERT_EQ(json_logs.exit_code, 0) << json_logs.err;
+  const auto line = nlohmann::json::parse(json_logs.out.substr(0, json_logs.out.find('\n')));
+  EXPECT_EQ(line["rank"], 2);
+  EXPECT_EQ(line["stream"], "stdout");
+  EXPECT_EQ(line["text"], "worker 2 attempt 0 args: " + out().string());
+  EXPECT_EQ(jobs[0]["world_size"], 4);
 }
 
 // The coordinator comes from the config file's `cluster` key when neither --cluster nor
@@ -233,8 +241,9 @@ TEST_F(ClusterTest, CoordinatorRestartKeepsJobsAndWorkers) {
   ASSERT_TRUE(WaitFor([&] { return AliveNodes() == 3; }, seconds(20)));
   EXPECT_TRUE(ProcessAlive(worker)) << "a coordinator restart must not touch workers";
   EXPECT_EQ(JobStatus(job).value("state", ""), "RUNNING");
-  const ProcessResult stop = Accelctl({"stop", job});
+  const ProcessResult stop = Accelctl({"stop", job, "--json"});
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(nlohmann::json::parse(stop.out, nullptr, false).value("id", ""), job) << stop.out;
   EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(worker); }, seconds(10)));
   EXPECT_EQ(JobStatus(job).value("state", ""), "CANCELLED");
 }
