@@ -303,7 +303,8 @@ for launcher, n, rs, good, fw, total in rows_a:
     for other in ("torchrun", "accelerate"):
         theirs = overhead.get((other, n))
         if launcher in ("accelctl", "cluster") and mine is not None and theirs is not None:
-            ratios.append(f"{theirs / max(mine, 1e-4):.0f}x" + (" (ours < 0.1 ms)" if mine < 1e-4 else ""))
+            # Below 1 ms the difference to bare python is within the noise of the stamps: a floor.
+            ratios.append(f"{theirs / mine:.0f}x" if mine >= 1e-3 else f">= {theirs / 1e-3:.0f}x (ours < 1 ms)")
         else:
             ratios.append("-")
     summary_a[f"{launcher}-n{n}"] = {"first_worker": fw, "total": total, "overhead": mine, "runs": len(rs), "ok": len(good)}
