@@ -22,8 +22,8 @@
 #                coordinator and heartbeats), resident memory and CPU over a window after it settled;
 #                baseline: an idle `python3` interpreter sampled in the same window (the floor of any
 #                Python launcher: torchrun's agent and accelerate launch also import torch).
-#   metrics      scrape time of /metrics with 1,000 worker series: the metrics benchmark's rows when
-#                it is built (metrics_scrape_bench), else "n/a (metrics not built)".
+#   metrics      scrape time of /metrics with 1,000 worker series: the metrics work's own benchmark
+#                (metrics_bench) when it is built, its p50s as rows; else "n/a (metrics not built)".
 #   rendezvous / submit  submit a job needing all N in-process agents over loopback gRPC -> placement /
 #                all running, 8 to 1,024 agents; baseline: one gRPC call to every agent at once
 #                (coordinator_bench).
@@ -145,20 +145,33 @@ echo "running acceld idle: ${idle_settle} s settle, ${idle_window} s window" >&2
 idle_row
 
 # --- metrics scrape ---------------------------------------------------------------------------------
-# Owned by the metrics work (daemon/, agent/): run its benchmark when it is built, never a copy of it.
+# Owned by the metrics work (agent/metrics, daemon/): its benchmark, metrics_bench [--quick], prints a
+# table "NAME p50 p99 max bytes" for 1,000 workers; its rows are taken as they are, never re-implemented.
 metrics_bench=""
-for name in metrics_scrape_bench metrics_bench scrape_bench; do
+for name in metrics_bench metrics_scrape_bench; do
   [ -x "$bin/$name" ] && { metrics_bench=$bin/$name; break; }
 done
 if [ -n "$metrics_bench" ]; then
-  if [ $quick = 1 ]; then metrics_args=(--series 1000 --reps 3); else metrics_args=(--series 1000); fi
-  run_rows metrics_scrape_bench "$metrics_bench" --rows "${metrics_args[@]}"
-  if ! grep -q $'^ROW\t.*' "$scratch/metrics_scrape_bench.log" 2>/dev/null; then
-    printf 'ROW\tmetrics scrape, 1,000 worker series\tsee note\t-\t-\t-\t%s\n' \
-      "$(tail -n 2 "$scratch/metrics_scrape_bench.log" | tr '\t\n' '  ')" >>"$rows"
+  metrics_args=()
+  [ $quick = 1 ] && metrics_args=(--quick)
+  echo "running metrics_bench: $metrics_bench ${metrics_args[*]}" >&2
+  if "$metrics_bench" "${metrics_args[@]}" >"$scratch/metrics.log" 2>"$scratch/metrics.err"; then
+    awk '
+      /^series:/ { series = $2; sub(";", "", series) }
+      /^Collect \+ RenderText/ { ours = $(NF-3); p99 = $(NF-2); bytes = $NF }
+      /^Collect \+ prometheus-cpp TextSerializer/ { prom = $(NF-3) }
+      /^HTTP GET \/metrics/ { http = $(NF-3); http99 = $(NF-2) }
+      END {
+        if (ours == "" || http == "") { print "ROW\tmetrics scrape, 1,000 workers\tFAILED\t-\t-\t-\tunexpected metrics_bench output"; exit }
+        printf "ROW\tmetrics render, 1,000 workers (%s series): Collect + RenderText\t%s\t%s\tprometheus-cpp TextSerializer\tms\tp50; p99 %s; %s bytes\n", series, ours, prom, p99, bytes
+        printf "ROW\tmetrics scrape, 1,000 workers: HTTP GET /metrics on loopback (whole node)\t%s\t-\t-\tms\tp50; p99 %s; target < 5 ms\n", http, http99
+      }' "$scratch/metrics.log" >>"$rows"
+  else
+    failed=1
+    printf 'ROW\tmetrics scrape, 1,000 workers\tFAILED\t-\t-\t-\t%s\n' "$(tail -n 2 "$scratch/metrics.err" | tr '\t\n' '  ')" >>"$rows"
   fi
 else
-  printf 'ROW\tmetrics scrape, 1,000 worker series\tn/a (metrics not built)\t-\t-\t-\tno metrics_scrape_bench in %s\n' "$bin" >>"$rows"
+  printf 'ROW\tmetrics scrape, 1,000 worker series\tn/a (metrics not built)\t-\t-\t-\tno metrics_bench in %s\n' "$bin" >>"$rows"
 fi
 
 # --- rendezvous and submit --------------------------------------------------------------------------
