@@ -137,7 +137,10 @@ absl::StatusOr<SupervisorOptions> SupervisorOptionsFor(const common::LaunchPlan&
   ASSIGN_OR_RETURN(auto redirects, ParseStdSpec(plan.redirects, plan.nproc_per_node));
   options.output_targets = ResolveOutputTargets(tee, redirects, plan.nproc_per_node);
   // The simple launcher's single worker writes straight to the terminal, as with accelerate.
-  options.capture_output = plan.launcher != common::LauncherKind::kSimple;
+  // With hang detection the worker's output must pass through us, so its silence can be measured.
+  options.capture_output = plan.launcher != common::LauncherKind::kSimple || plan.hang_timeout > 0;
+  options.hang_timeout = absl::Seconds(plan.hang_timeout);
+  options.hang_restart = plan.hang_restart;
   options.line_prefix_template = env.Get("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE").value_or("");
   return options;
 }

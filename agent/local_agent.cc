@@ -17,8 +17,12 @@
 namespace accel::agent {
 
 LocalAgent::LocalAgent(SupervisorOptions options, WorkerCommandFactory factory, AgentHooks hooks,
-                       ConsoleSink* console)
-    : options_(std::move(options)), factory_(std::move(factory)), hooks_(std::move(hooks)), console_(console) {}
+                       ConsoleSink* console, common::WorkerStatsSink* stats)
+    : options_(std::move(options)),
+      factory_(std::move(factory)),
+      hooks_(std::move(hooks)),
+      console_(console),
+      stats_(stats) {}
 
 LocalAgent::~LocalAgent() = default;
 
@@ -77,7 +81,8 @@ RunResult LocalAgent::RunOnLoopThread() {
                         [&result, &loop](RunResult r) {
                           result = std::move(r);
                           (*loop)->Stop();
-                        });
+                        },
+                        stats_);
 
   std::unique_ptr<SignalWatcher> signals;
   if (options_.handle_signals) {

@@ -38,6 +38,7 @@
 #include "agent/signal_watcher.h"
 #include "agent/supervisor_options.h"
 #include "common/event_loop.h"
+#include "common/metrics/worker_stats.h"
 
 namespace accel::agent {
 
@@ -47,8 +48,9 @@ class LocalAgent {
  public:
   /// `console` receives captured console output; nullptr means the launcher's fds 1 and 2. It must
   /// outlive Run(). `factory` and `hooks` run on the loop thread.
+  /// `stats` (may be null) receives worker statistics (thread-safe; must outlive Run()).
   LocalAgent(SupervisorOptions options, WorkerCommandFactory factory, AgentHooks hooks = {},
-             ConsoleSink* console = nullptr);
+             ConsoleSink* console = nullptr, common::WorkerStatsSink* stats = nullptr);
   ~LocalAgent();
   LocalAgent(const LocalAgent&) = delete;
   LocalAgent& operator=(const LocalAgent&) = delete;
@@ -75,6 +77,7 @@ class LocalAgent {
   const WorkerCommandFactory factory_;
   const AgentHooks hooks_;
   ConsoleSink* const console_;
+  common::WorkerStatsSink* const stats_;
 
   absl::Mutex mu_;
   // Set while Run() is active; requests are posted to it.

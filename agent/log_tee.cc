@@ -74,6 +74,7 @@ void LogTee::Drain() {
 }
 
 void LogTee::Handle(std::string_view data) {
+  if (!data.empty()) last_output_ = common::EventLoop::MonotonicNow();
   // The file gets exactly what the worker wrote; the console gets framed lines.
   if (file_.valid() && !WriteFully(file_.get(), data)) {
     file_.Reset();  // Disk full or similar: stop writing the file rather than fail the worker.

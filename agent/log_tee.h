@@ -44,6 +44,9 @@ class LogTee {
   /// arrives later (from a grandchild still holding the pipe) is dropped. Idempotent.
   void Close();
   bool closed() const { return !pipe_.valid(); }
+  /// EventLoop::MonotonicNow() when the worker last wrote to this stream; InfiniteDuration() if never
+  /// (the hang signal).
+  absl::Duration last_output() const { return last_output_; }
 
  private:
   // Returns false at EOF or on a read error (the pipe is finished).
@@ -61,6 +64,7 @@ class LogTee {
   std::optional<common::EventLoop::WatchId> watch_;
   std::optional<common::EventLoop::TimerId> idle_timer_;
   absl::Duration last_data_ = absl::ZeroDuration();  // EventLoop::MonotonicNow() of the last read.
+  absl::Duration last_output_ = absl::InfiniteDuration();  // Of any data, for hang detection.
   std::string read_buffer_;
   std::string console_buffer_;
 };

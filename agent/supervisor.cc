@@ -21,7 +21,7 @@ constexpr absl::Duration kOrphanKillTimeout = absl::Seconds(2);
 
 Supervisor::Supervisor(EventLoop& loop, ProcessLauncher& launcher, ConsoleSink& console, OrphanReaper* reaper,
                        SupervisorOptions options, WorkerCommandFactory factory, AgentHooks hooks,
-                       DoneCallback done)
+                       DoneCallback done, common::WorkerStatsSink* stats)
     : loop_(loop),
       launcher_(launcher),
       console_(console),
@@ -29,7 +29,8 @@ Supervisor::Supervisor(EventLoop& loop, ProcessLauncher& launcher, ConsoleSink& 
       options_(std::move(options)),
       factory_(std::move(factory)),
       hooks_(std::move(hooks)),
-      done_(std::move(done)) {}
+      done_(std::move(done)),
+      stats_(stats) {}
 
 Supervisor::~Supervisor() {
   *alive_ = false;
@@ -110,12 +111,14 @@ void Supervisor::BeginAttempt() {
   config.stop_grace = options_.stop_grace;
   config.capture_output = options_.capture_output;
   config.output_idle_flush = options_.output_idle_flush;
+  hung_.clear();
   group_ = std::make_unique<WorkerGroup>(loop_, launcher_, console_, std::move(config),
                                          [this](WorkerGroup::Outcome outcome) { OnGroupDone(outcome); });
   group_->Start(std::move(launches));
   if (reaper_ != nullptr) {
     for (pid_t pid : group_->Pids()) reaper_->AddSession(pid);
   }
+  PublishStats();
 }
 
 void Supervisor::OnGroupDone(WorkerGroup::Outcome outcome) {
@@ -136,6 +139,8 @@ void Supervisor::HandleGroupDone(WorkerGroup::Outcome outcome) {
   result_.attempts.push_back(record);
   result_.failures = group_->failures();
   result_.final_exits = group_->Exits();
+  RecordExits(*group_);
+  PublishStats();
   group_.reset();  // Reaps every worker of the attempt.
   if (reaper_ != nullptr) reaper_->ReapZombies();
 
@@ -215,6 +220,8 @@ void Supervisor::OnMonitorTick() {
   if (hooks_.on_monitor && group_ && group_->state() == WorkerGroup::State::kRunning) {
     hooks_.on_monitor(group_->running());
   }
+  CheckHangs();
+  if (EventLoop::MonotonicNow() - last_stats_ >= options_.stats_interval) PublishStats();
   monitor_timer_ = loop_.AddTimer(options_.monitor_interval, [this] { OnMonitorTick(); });
 }
 
@@ -232,6 +239,7 @@ void Supervisor::Finish(absl::Status status) {
     }
   }
 
+  if (stats_ != nullptr) stats_->Finish(job_label(), options_.host);
   result_.status = std::move(status);
   result_.launcher_signal = launcher_signal_;
   result_.restarts = restart_count_;
@@ -248,6 +256,73 @@ void Supervisor::Finish(absl::Status status) {
   run_directory_.reset();  // Removes a temporary log root.
   // Start() must not report synchronously, and the caller may destroy us inside `done`.
   PostSelf([this] { done_(std::move(result_)); });
+}
+
+}  // namespace accel::agent
+
+namespace accel::agent {
+
+void Supervisor::CheckHangs() {
+  if (options_.hang_timeout <= absl::ZeroDuration() || !group_ || group_->state() != WorkerGroup::State::kRunning) {
+    return;
+  }
+  const absl::Duration now = EventLoop::MonotonicNow();
+  for (const WorkerGroup::WorkerView& worker : group_->Workers()) {
+    if (worker.status || worker.pid < 0 || worker.last_output == absl::InfiniteDuration()) continue;
+    const absl::Duration silent = now - worker.last_output;
+    if (silent < options_.hang_timeout || !hung_.insert(worker.local_rank).second) continue;
+    const int rank = options_.base_rank + worker.local_rank;
+    spdlog::warn("rank {} (local rank {}, pid {}) printed nothing for {:.0f} s (hang_timeout {:.0f} s): marked hung{}",
+                 rank, worker.local_rank, worker.pid, absl::ToDoubleSeconds(silent),
+                 absl::ToDoubleSeconds(options_.hang_timeout), options_.hang_restart ? "; restarting the group" : "");
+    if (stats_ != nullptr) stats_->RecordHang(job_label(), options_.host, rank, worker.local_rank);
+    if (hooks_.on_worker_hung) hooks_.on_worker_hung(worker.local_rank, silent);
+    if (options_.hang_restart && group_) {
+      group_->FailWorker(worker.local_rank,
+                         common::StrCat("hung: no output for ", static_cast<int64_t>(absl::ToDoubleSeconds(silent)),
+                                        " s (hang_timeout)"));
+    }
+  }
+  if (!hung_.empty()) PublishStats();
+}
+
+void Supervisor::PublishStats() {
+  last_stats_ = EventLoop::MonotonicNow();
+  if (stats_ == nullptr || !group_) return;
+  common::GroupStats stats;
+  stats.job = job_label();
+  stats.node = options_.host;
+  stats.restart_count = restart_count_;
+  const absl::Duration now = EventLoop::MonotonicNow();
+  for (const WorkerGroup::WorkerView& worker : group_->Workers()) {
+    common::WorkerStats entry;
+    entry.rank = options_.base_rank + worker.local_rank;
+    entry.local_rank = worker.local_rank;
+    entry.pid = worker.pid;
+    if (worker.status) {
+      entry.state = worker.status->success() ? common::WorkerState::kExited : common::WorkerState::kFailed;
+    } else if (worker.pid < 0) {
+      entry.state = common::WorkerState::kFailed;
+    } else {
+      entry.state = hung_.contains(worker.local_rank) ? common::WorkerState::kHung : common::WorkerState::kRunning;
+      common::ReadProcessUsage(worker.pid, &entry.cpu_seconds, &entry.resident_bytes);
+    }
+    if (worker.last_output != absl::InfiniteDuration()) {
+      entry.seconds_since_output = absl::ToDoubleSeconds(std::max(now - worker.last_output, absl::ZeroDuration()));
+    }
+    stats.workers.push_back(entry);
+  }
+  stats_->Publish(stats);
+}
+
+void Supervisor::RecordExits(const WorkerGroup& group) {
+  if (stats_ == nullptr) return;
+  for (const WorkerExit& exit : group.Exits()) {
+    stats_->RecordExit(common::WorkerExitRecord{.job = job_label(), .node = options_.host,
+                                                .rank = options_.base_rank + exit.local_rank,
+                                                .local_rank = exit.local_rank, .exit_code = exit.status.exit_code,
+                                                .signal = exit.status.signal});
+  }
 }
 
 }  // namespace accel::agent

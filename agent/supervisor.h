@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "agent/console_sink.h"
@@ -26,6 +27,7 @@
 #include "agent/supervisor_options.h"
 #include "agent/worker_group.h"
 #include "common/event_loop.h"
+#include "common/metrics/worker_stats.h"
 
 namespace accel::agent {
 
@@ -34,8 +36,10 @@ class Supervisor {
   using DoneCallback = std::function<void(RunResult)>;
 
   /// `launcher` and `console` must outlive the supervisor. `reaper` may be null (no subreaper).
+  /// `stats` (may be null) receives worker statistics and must outlive the supervisor.
   Supervisor(common::EventLoop& loop, ProcessLauncher& launcher, ConsoleSink& console, OrphanReaper* reaper,
-             SupervisorOptions options, WorkerCommandFactory factory, AgentHooks hooks, DoneCallback done);
+             SupervisorOptions options, WorkerCommandFactory factory, AgentHooks hooks, DoneCallback done,
+             common::WorkerStatsSink* stats = nullptr);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -61,6 +65,13 @@ class Supervisor {
   void HandleGroupDone(WorkerGroup::Outcome outcome);
   void ScheduleRestart();
   void OnMonitorTick();
+  // Marks workers silent for hang_timeout as hung (and fails them with hang_restart).
+  void CheckHangs();
+  // Sends the current workers' statistics to stats_ (no-op without a sink).
+  void PublishStats();
+  // Records the exits of the group that just ended in stats_.
+  void RecordExits(const WorkerGroup& group);
+  const std::string& job_label() const { return options_.metrics_job.empty() ? options_.run_id : options_.metrics_job; }
   void Finish(absl::Status status);
   void PostSelf(std::function<void()> fn);
 
@@ -72,7 +83,10 @@ class Supervisor {
   const WorkerCommandFactory factory_;
   const AgentHooks hooks_;
   DoneCallback done_;
+  common::WorkerStatsSink* const stats_;
 
+  std::set<int> hung_;  // local ranks marked hung in the current attempt
+  absl::Duration last_stats_ = -absl::InfiniteDuration();
   std::optional<RunDirectory> run_directory_;
   AttemptInfo attempt_;
   int restart_count_ = 0;

@@ -34,6 +34,12 @@ absl::Status ValidateSupervisorOptions(const SupervisorOptions& o) {
   if (o.restart_backoff < absl::ZeroDuration()) {
     return Bad("restart_backoff", absl::FormatDuration(o.restart_backoff), "must be >= 0");
   }
+  if (o.hang_timeout < absl::ZeroDuration()) {
+    return Bad("hang_timeout", absl::FormatDuration(o.hang_timeout), "must be >= 0");
+  }
+  if (o.stats_interval <= absl::ZeroDuration()) {
+    return Bad("stats_interval", absl::FormatDuration(o.stats_interval), "must be > 0");
+  }
   if (o.output_idle_flush <= absl::ZeroDuration()) {
     return Bad("output_idle_flush", absl::FormatDuration(o.output_idle_flush), "must be > 0");
   }

@@ -52,6 +52,8 @@ struct AgentHooks {
   std::function<void(const AttemptInfo&, const std::vector<WorkerFailure>&)> on_group_failure;
   /// Every monitor_interval while workers run: a cheap health / metrics pass.
   std::function<void(int running_workers)> on_monitor;
+  /// A worker printed nothing for hang_timeout (once per worker and attempt), before any hang restart.
+  std::function<void(int local_rank, absl::Duration silent)> on_worker_hung;
 };
 
 struct SupervisorOptions {
@@ -99,6 +101,17 @@ struct SupervisorOptions {
   // Make the process a child subreaper so orphaned grandchildren of workers are reparented to it and
   // reaped (and killed when the run ends) instead of escaping to init.
   bool child_subreaper = true;
+
+  // Health and metrics. hang_timeout > 0: a running worker that wrote nothing to stdout/stderr for
+  // that long is marked hung (a warning, AgentHooks::on_worker_hung, the hung state in its stats);
+  // with hang_restart it is also failed, which restarts the group while restarts remain. Detection
+  // needs the worker's output captured or in a log file (kFile streams are judged by the file's mtime).
+  absl::Duration hang_timeout = absl::ZeroDuration();
+  bool hang_restart = false;
+  // How often worker statistics (/proc CPU and memory, seconds since output) go to the stats sink.
+  absl::Duration stats_interval = absl::Seconds(1);
+  // The job label of the metrics; empty: run_id.
+  std::string metrics_job;
 };
 
 /// InvalidArgument naming the first bad field ("local_world_size=0: must be >= 1").

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -72,13 +73,67 @@ std::vector<pid_t> WorkerGroup::Pids() const {
   return pids;
 }
 
+namespace {
+
+// Monotonic time of the last change of a log file the worker writes itself; Infinite when unknown.
+absl::Duration FileLastWrite(const std::string& path) {
+  struct stat info;
+  if (path.empty() || ::stat(path.c_str(), &info) != 0) return absl::InfiniteDuration();
+  const absl::Duration age = absl::Now() - absl::TimeFromTimespec(info.st_mtim);
+  return EventLoop::MonotonicNow() - std::max(age, absl::ZeroDuration());
+}
+
+}  // namespace
+
+std::vector<WorkerGroup::WorkerView> WorkerGroup::Workers() const {
+  std::vector<WorkerView> views;
+  views.reserve(workers_.size());
+  for (const Worker& worker : workers_) {
+    WorkerView view;
+    view.local_rank = worker.launch.local_rank;
+    view.pid = worker.process ? worker.process->pid() : -1;
+    view.status = worker.status;
+    absl::Duration last = worker.launched_at;
+    for (const auto* tee : {&worker.stdout_tee, &worker.stderr_tee}) {
+      if (*tee != nullptr && (*tee)->last_output() != absl::InfiniteDuration()) {
+        last = last == absl::InfiniteDuration() ? (*tee)->last_output() : std::max(last, (*tee)->last_output());
+      }
+    }
+    if (worker.stdout_tee == nullptr && worker.launch.targets.stdout_target == StreamTarget::kFile) {
+      const absl::Duration written = FileLastWrite(worker.launch.stdout_log);
+      if (written != absl::InfiniteDuration() && last != absl::InfiniteDuration()) last = std::max(last, written);
+    }
+    if (worker.stderr_tee == nullptr && worker.launch.targets.stderr_target == StreamTarget::kFile) {
+      const absl::Duration written = FileLastWrite(worker.launch.stderr_log);
+      if (written != absl::InfiniteDuration() && last != absl::InfiniteDuration()) last = std::max(last, written);
+    }
+    view.last_output = last;
+    views.push_back(std::move(view));
+  }
+  return views;
+}
+
+void WorkerGroup::FailWorker(int local_rank, std::string message) {
+  assert(loop_.IsLoopThread());
+  if (state_ != State::kRunning) return;
+  for (size_t index = 0; index < workers_.size(); ++index) {
+    Worker& worker = workers_[index];
+    if (worker.launch.local_rank != local_rank || worker.status || !worker.process) continue;
+    ExitStatus status = ExitStatus::Killed(SIGTERM);
+    status.error = std::move(message);
+    RecordFailure(index, status);
+    BeginStop(SIGTERM);
+    return;
+  }
+}
+
 void WorkerGroup::Start(std::vector<WorkerLaunch> launches) {
   assert(loop_.IsLoopThread());
   assert(state_ == State::kNotStarted);
   state_ = State::kRunning;
   started_at_ = EventLoop::MonotonicNow();
   workers_.reserve(launches.size());
-  for (WorkerLaunch& launch : launches) workers_.push_back(Worker{std::move(launch), {}, {}, {}, {}, {}});
+  for (WorkerLaunch& launch : launches) workers_.push_back(Worker{std::move(launch), {}, {}, {}, {}, {}, {}});
 
   for (size_t i = 0; i < workers_.size(); ++i) {
     absl::Status launched = LaunchWorker(i);
@@ -148,6 +203,7 @@ absl::Status WorkerGroup::LaunchWorker(size_t index) {
   // `out` and `err` (our copies of the child's ends) close when this returns, so each pipe reaches EOF
   // once every process holding the child's end has exited.
   worker.process = *std::move(process);
+  worker.launched_at = EventLoop::MonotonicNow();
   ++running_;
 
   for (auto* tee : {&out_tee, &err_tee}) {

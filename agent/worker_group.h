@@ -99,6 +99,22 @@ class WorkerGroup {
   /// Pids of started workers (each is also its session and process-group id).
   std::vector<pid_t> Pids() const;
 
+  /// One worker as the supervisor's health pass sees it.
+  struct WorkerView {
+    int local_rank = 0;
+    pid_t pid = -1;                   // -1: never started
+    std::optional<ExitStatus> status;  // set once exited
+    // Monotonic time of its last stdout/stderr byte (a log file's mtime when the stream goes only to a
+    // file), or of its start when it printed nothing yet.
+    absl::Duration last_output = absl::InfiniteDuration();
+  };
+  /// Every worker of the attempt, in local-rank order.
+  std::vector<WorkerView> Workers() const;
+  /// Marks running worker `local_rank` as failed with `message` (its exit is reported as the signal
+  /// that stops it, SIGTERM) and stops the group, as if it had failed by itself: the hang-restart path.
+  /// No-op unless the group is running and that worker has not exited.
+  void FailWorker(int local_rank, std::string message);
+
   // Monotonic timestamps (EventLoop::MonotonicNow()); InfiniteDuration() when not reached.
   absl::Duration started_at() const { return started_at_; }
   absl::Duration all_launched_at() const { return all_launched_at_; }
@@ -113,6 +129,7 @@ class WorkerGroup {
     std::optional<ExitStatus> status;
     std::unique_ptr<LogTee> stdout_tee;
     std::unique_ptr<LogTee> stderr_tee;
+    absl::Duration launched_at = absl::InfiniteDuration();
   };
 
   // Launches worker `index`; returns the reason on failure.

@@ -31,7 +31,9 @@ common::ArgParser MakeParser() {
   parser.Add({.name = "heartbeat_timeout", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "a node without heartbeats for this long is lost (default 5)"});
   parser.Add({.name = "join_timeout", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "coordinator: how long a job waits for its minimum number of nodes (default 600)"});
   parser.Add({.name = "last_call", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "coordinator: once the minimum is there, how long to wait for more nodes, up to the maximum (default 30)"});
-  parser.Add({.name = "metrics_port", .kind = ArgKind::kValue, .type = ArgType::kInt, .help = "Prometheus /metrics port on loopback (0: off)"});
+  parser.Add({.name = "metrics_port", .kind = ArgKind::kValue, .type = ArgType::kInt, .help = "port of Prometheus /metrics and /healthz (0: off)"});
+  parser.Add({.name = "metrics_address", .kind = ArgKind::kValue, .metavar = "ADDRESS", .help = "interface /metrics listens on (default 127.0.0.1)"});
+  parser.Add({.name = "metrics_retention", .kind = ArgKind::kValue, .type = ArgType::kFloat, .metavar = "SECONDS", .help = "how long a finished job's worker series stay in /metrics (default 300)"});
   parser.Add({.name = "tls_cert", .kind = ArgKind::kValue, .metavar = "PEM", .help = "this daemon's TLS certificate chain: TLS on every TCP listener and outgoing call"});
   parser.Add({.name = "tls_key", .kind = ArgKind::kValue, .metavar = "PEM", .help = "its private key"});
   parser.Add({.name = "tls_ca", .kind = ArgKind::kValue, .metavar = "PEM", .help = "the cluster CA: client certificates are required and verified against it"});
@@ -99,6 +101,13 @@ absl::Status Apply(AcceldConfig& config, std::string_view source, const std::str
     const auto port = common::ParseInt64(value);
     if (!port || *port < 0 || *port > 65535) return Bad(source, key, value, "a port from 0 to 65535");
     config.metrics_port = static_cast<int>(*port);
+  } else if (key == "metrics_address") {
+    if (value.empty()) return Bad(source, key, value, "an IP address");
+    config.metrics_address = value;
+  } else if (key == "metrics_retention") {
+    const auto seconds = common::ParseDouble(value);
+    if (!seconds || *seconds < 0 || *seconds > 7 * 86400) return Bad(source, key, value, "seconds from 0 to 604800");
+    config.metrics_retention = absl::Seconds(*seconds);
   } else if (key == "tls_cert") {
     config.tls_cert = value;
   } else if (key == "tls_key") {

@@ -30,6 +30,8 @@ struct AcceldConfig {
   absl::Duration join_timeout = absl::Seconds(600);  // coordinator: a job waits this long for MIN nodes
   absl::Duration last_call = absl::Seconds(30);      // coordinator: then this long for more, up to MAX
   int metrics_port = 0;                       // 0: no /metrics endpoint
+  std::string metrics_address = "127.0.0.1";  // interface of /metrics and /healthz
+  absl::Duration metrics_retention = absl::Seconds(300);  // finished jobs' series stay this long
 
   // Control-plane security (docs/security.md). TCP listeners use TLS once tls_cert/tls_key are set.
   // identity_map (lines "CN USER") makes them require client certificates signed by tls_ca (the

@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "common/version.h"
 #include "daemon/acceld_config.h"
+#include "daemon/metrics/daemon_metrics.h"
 #include "daemon/node/node_agent.h"
 #include "daemon/rpc/agent_service.h"
 #include "daemon/rpc/coordinator_link.h"
@@ -126,6 +127,18 @@ int main(int argc, char** argv) {
     socket_group = *gid;
   }
 
+  // Prometheus /metrics and /healthz (metrics_port); before the node agent, whose workers publish there.
+  std::unique_ptr<accel::daemon::DaemonMetrics> metrics;
+  if (config.metrics_port != 0) {
+    auto started = accel::daemon::DaemonMetrics::Start(
+        {.node = config.node_name, .role = runs_agent ? (runs_coordinator ? "both" : "agent") : "coordinator",
+         .server = {.address = config.metrics_address, .port = config.metrics_port},
+         .retention = config.metrics_retention,
+         .nvml_library = accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess()).nvml_library});
+    if (!started.ok()) return Fail(accel::common::StrCat("acceld: ", started.status().message()));
+    metrics = *std::move(started);
+  }
+
   const auto gpus = accel::common::ProbeGpus(accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess()));
   const accel::common::NodeInfo node = DescribeNode(config, gpus);
   std::unique_ptr<accel::daemon::NodeAgent> node_agent;
@@ -133,7 +146,8 @@ int main(int argc, char** argv) {
   if (runs_agent) {
     node_agent = std::make_unique<accel::daemon::NodeAgent>(
         accel::daemon::NodeAgentOptions{.node_name = config.node_name, .log_root = config.log_root,
-                                        .slurm_integration = config.slurm_integration});
+                                        .slurm_integration = config.slurm_integration},
+        metrics ? &metrics->workers() : nullptr);
     agent_service = std::make_unique<accel::daemon::AgentServiceImpl>(*node_agent, [node] { return node; }, *authenticator);
   }
 
@@ -145,6 +159,7 @@ int main(int argc, char** argv) {
          .last_call = config.last_call, .agent_client = {.security = *security}, .authenticator = *authenticator});
     if (!created.ok()) return Fail(accel::common::StrCat("acceld: ", created.status().message()));
     coordinator = *std::move(created);
+    if (metrics) metrics->AttachCoordinator([&coordinator](const auto& fn) { return coordinator->RunOnLoop(fn); });
   }
 
   grpc::ServerBuilder builder;
@@ -160,6 +175,7 @@ int main(int argc, char** argv) {
       builder.AddListeningPort(address, *tcp_credentials);
     }
   }
+  if (metrics) builder.experimental().SetInterceptorCreators(metrics->rpc().InterceptorCreators());
   if (agent_service) builder.RegisterService(agent_service.get());
   if (coordinator) builder.RegisterService(coordinator->service());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -191,6 +207,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &received);
   spdlog::info("stopping on signal {}", received);
   systemd.Stopping();
+  if (metrics) metrics->StopServing();  // a scrape reaches into the coordinator's loop
   link.reset();
   if (coordinator) coordinator->Shutdown();  // jobs keep running on the agents
   unix_acceptors.clear();  // no new connections

@@ -8,6 +8,9 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  # Metrics: prometheus-cpp (core; pulls in civetweb, the /metrics HTTP server) and, for the tests, a
+  # real Prometheus server and promtool (check metrics / rules / config).
+  prometheus-cpp-dev libcivetweb-dev prometheus
   # Control-plane security tests: certificates made at test time (openssl), libFuzzer targets (clang).
   openssl clang libclang-rt-14-dev
   # libtorch (CPU, with c10d) for the distributed self-test `accel_selftest`; the Gloo headers are a

@@ -15,6 +15,7 @@
 #include "agent/signal_watcher.h"
 #include "agent/static_rendezvous.h"
 #include "agent/std_spec.h"
+#include "agent/metrics/node_metrics.h"
 #include "client/commands/cluster_commands.h"
 #include "client/commands/command.h"
 #include "common/host/gpu_probe.h"
@@ -142,6 +143,16 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
   auto options = agent::SupervisorOptionsFor(*plan, context.env);
   if (!options.ok()) return ReportError(context, "launch", options.status(), /*usage_error=*/true);
   const common::LaunchPlan& launch = *plan;
+  // --metrics_port: the same /metrics and /healthz an acceld node serves, while the workers run.
+  std::unique_ptr<metrics::NodeMetrics> node_metrics;
+  if (launch.metrics_port != 0) {
+    auto started = metrics::NodeMetrics::Start(
+        {.node = common::HostName(), .role = "launch", .server = {.address = "127.0.0.1", .port = launch.metrics_port},
+         .nvml_library = common::GpuProbeOptionsFromEnv(context.env).nvml_library});
+    if (!started.ok()) return ReportError(context, "launch", started.status());
+    node_metrics = *std::move(started);
+  }
+  common::WorkerStatsSink* const stats = node_metrics ? &node_metrics->workers() : nullptr;
   const bool several_machines = launch.num_machines > 1 && launch.launcher != common::LauncherKind::kSimple;
 
   // This machine's place in the job; the rendezvous may change it before each attempt.
@@ -159,8 +170,10 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
   if (several_machines) {
     hooks.before_attempt = [&](const agent::AttemptInfo& attempt) -> absl::Status {
       if (attempt.restart_count > 0) {
+        const absl::Time joining = absl::Now();
         ASSIGN_OR_RETURN(const agent::RendezvousRound round,
                          client->Join(attempt.restart_count, absl::Now() + rdzv_timeout, nullptr));
+        if (stats != nullptr) stats->RecordRendezvous(absl::ToDoubleSeconds(absl::Now() - joining));
         layout = round.layout;
       }
       running_attempt = attempt.restart_count;
@@ -179,7 +192,7 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
       [&](int local_rank, const agent::AttemptInfo& attempt) {
         return agent::WorkerCommandFor(launch, layout, local_rank, attempt);
       },
-      hooks);
+      hooks, /*console=*/nullptr, stats);
 
   if (several_machines) {
     auto port = RdzvPort(launch);
@@ -205,7 +218,8 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
       }
       agent.RequestStop(SIGTERM);
     };
-    const absl::Time deadline = absl::Now() + rdzv_timeout;
+    const absl::Time joining = absl::Now();
+    const absl::Time deadline = joining + rdzv_timeout;
     auto connected = agent::RendezvousClient::Connect(
         agent::RendezvousClientOptions{.server_host = launch.master_addr,
                                        .server_port = *port,
@@ -220,6 +234,7 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
     auto first_round = client->Join(0, deadline, cancelled);
     if (!first_round.ok()) return interrupted ? 128 + interrupted : ReportError(context, "launch", first_round.status());
     layout = first_round->layout;
+    if (stats != nullptr) stats->RecordRendezvous(absl::ToDoubleSeconds(absl::Now() - joining));
   }
 
   agent::RunResult result = agent.Run();

@@ -591,6 +591,14 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
   }
   if (plan.max_restarts < 0) return Invalid(StrCat("--max_restarts ", plan.max_restarts, ": must be >= 0"));
   if (plan.monitor_interval <= 0) return Invalid(StrCat("--monitor_interval ", plan.monitor_interval, ": must be > 0"));
+  plan.hang_timeout = args.Get("hang_timeout").is_number() ? args.Get("hang_timeout").get<double>() : 0;
+  plan.hang_restart = args.Truthy("hang_restart");
+  if (plan.hang_timeout < 0) return Invalid(StrCat("--hang_timeout ", plan.hang_timeout, ": must be >= 0"));
+  if (plan.hang_restart && plan.hang_timeout == 0) return Invalid("--hang_restart needs --hang_timeout S");
+  plan.metrics_port = static_cast<int>(AsInt(args.Get("metrics_port")).value_or(0));
+  if (plan.metrics_port < 0 || plan.metrics_port > 65535) {
+    return Invalid(StrCat("--metrics_port ", plan.metrics_port, ": must be from 0 to 65535"));
+  }
 
   const ConfigValue& ip = args.Get("main_process_ip");
   const std::optional<int64_t> port = args.IsNone("main_process_port") ? std::nullopt : AsInt(args.Get("main_process_port"));

@@ -79,6 +79,9 @@ struct LaunchPlan {
   std::optional<std::string> log_dir;
   double stop_timeout = 30;
   double restart_backoff = 0;
+  double hang_timeout = 0;    // seconds; 0: no hang detection
+  bool hang_restart = false;
+  int metrics_port = 0;       // embedded launch: serve /metrics on 127.0.0.1:PORT; 0: off
   bool quiet = false;
 };
 

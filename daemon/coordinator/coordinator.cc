@@ -540,6 +540,10 @@ void Coordinator::StartAttempt(Job& job, std::vector<std::string> names, int att
   job.master_addr = MasterAddrFor(nodes_.at(names.front()).info.agent_address);
   const std::string& master_addr = job.master_addr;
   auto port = ports_.Next([&](int candidate) {
+  if (job.waiting_since != absl::InfinitePast()) {
+    metrics_.rendezvous_seconds.Observe(absl::ToDoubleSeconds(clock_.Now() - job.waiting_since));
+    job.waiting_since = absl::InfinitePast();
+  }
     for (const auto& [other_id, other] : jobs_) {
       if (other_id != id && other.phase != Phase::kDone && other.phase != Phase::kPending &&
           other.master_port == candidate && other.master_addr == master_addr) {
@@ -897,6 +901,7 @@ void Coordinator::BeginStopping(Job& job, Outcome outcome, std::string reason, i
       break;
     case Outcome::kCancel:
       EmitState(job, common::StrCat("cancelling: stopping the workers on ", Plural(to_stop, "node")));
+      job.waiting_since = clock_.Now();
       break;
   }
   for (auto& member : job.members) {
@@ -1138,6 +1143,7 @@ absl::StatusOr<Coordinator::Submitted> Coordinator::Submit(common::JobSpec spec,
                      ? common::StrCat("waiting for ",
                                       s.min_nodes == s.max_nodes ? common::StrCat(s.min_nodes)
                                                                  : common::StrCat(s.min_nodes, "..", s.max_nodes),
+  fresh.waiting_since = clock_.Now();
                                       s.max_nodes == 1 ? " node" : " nodes")
                      : common::StrCat("waiting for nodes ", NameList(s.nodes)));
   job.join_timer = clock_.AddTimer(options_.join_timeout, [this, id] { OnJoinTimeout(id); });

@@ -52,6 +52,7 @@
 #include "absl/time/time.h"
 #include "common/event_loop.h"
 #include "common/security/caller.h"
+#include "common/metrics/histogram.h"
 #include "common/types/cluster_types.h"
 #include "daemon/coordinator/agent_client.h"
 #include "daemon/coordinator/clock.h"
@@ -76,8 +77,10 @@ struct CoordinatorOptions {
 /// InvalidArgument naming the first bad field.
 absl::Status ValidateCoordinatorOptions(const CoordinatorOptions& options);
 
-/// Coordinator metrics (plain counters; daemon/http renders them once it exists).
+/// Coordinator metrics: plain values, copied on the loop thread and rendered by daemon/metrics.
 struct CoordinatorMetrics {
+  // Seconds from a job's submission (or restart) until its attempt starts on every node it placed.
+  common::HistogramCounts rendezvous_seconds{{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900}};
   uint64_t jobs_submitted_total = 0;
   uint64_t jobs_restarted_total = 0;
   uint64_t nodes_lost_total = 0;
@@ -231,6 +234,7 @@ class Coordinator {
     int local_world_size_hint = 1;  // per node, learned from the previous attempt
     bool all_running_announced = false;
     bool failure_recorded = false;  // the attempt's root cause is in record.exits
+    absl::Time waiting_since = absl::InfinitePast();  // submitted / restarting: for rendezvous_seconds
     // Stopping.
     Outcome outcome = Outcome::kFail;
     std::string outcome_reason;

@@ -88,7 +88,8 @@ class EventConsoleSink final : public agent::ConsoleSink {
 class NodeAgent::Attempt {
  public:
   Attempt(common::LaunchPlan plan, agent::SupervisorOptions options, common::Assignment assignment, std::string node,
-          std::function<void(const common::GroupEvent&)> emit, std::vector<std::string> allocations)
+          std::function<void(const common::GroupEvent&)> emit, std::vector<std::string> allocations,
+          common::WorkerStatsSink* stats)
       : plan_(std::move(plan)),
         allocations_(std::move(allocations)),
         assignment_(std::move(assignment)),
@@ -105,6 +106,13 @@ class NodeAgent::Attempt {
         emit_(Event(common::GroupEvent::Kind::kStarted));
       }
     };
+    // A hung worker is reported in the job's stream, as a line of that rank's stderr.
+    hooks.on_worker_hung = [this](int local_rank, absl::Duration silent) {
+      console_.Write(local_rank, agent::StdStream::kStderr,
+                     common::StrCat("accel: rank ", layout_.base_rank + local_rank, " on ", node_, " printed nothing for ",
+                                    static_cast<int64_t>(absl::ToDoubleSeconds(silent)), " s: marked hung",
+                                    plan_.hang_restart ? "; restarting the job\n" : "\n"));
+    };
     agent_ = std::make_unique<agent::LocalAgent>(
         std::move(options),
         [this](int local_rank, const agent::AttemptInfo& attempt) {
@@ -118,7 +126,7 @@ class NodeAgent::Attempt {
           }
           return command;
         },
-        std::move(hooks), &console_);
+        std::move(hooks), &console_, stats);
   }
 
   /// The account the workers run as; call before Start().
@@ -203,7 +211,8 @@ class NodeAgent::Attempt {
   std::thread thread_;
 };
 
-NodeAgent::NodeAgent(NodeAgentOptions options) : options_(std::move(options)) {}
+NodeAgent::NodeAgent(NodeAgentOptions options, common::WorkerStatsSink* stats)
+    : options_(std::move(options)), stats_(stats) {}
 
 NodeAgent::~NodeAgent() {
   std::map<std::string, std::shared_ptr<Attempt>> attempts;
@@ -242,6 +251,7 @@ absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& submitted, cons
   options.capture_output = true;  // every line goes to the coordinator
   options.unprefixed_lines = true;
   options.handle_signals = false;  // acceld handles its own signals
+  options.metrics_job = assignment.job_id;
   const int local_world_size = plan.nproc_per_node;
 
   absl::MutexLock lock(&mu_);
@@ -257,7 +267,7 @@ absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& submitted, cons
   }
   auto attempt = std::make_shared<Attempt>(std::move(plan), std::move(options), assignment, options_.node_name,
                                            [this](const common::GroupEvent& event) { Emit(event); },
-                                           std::move(allocations));
+                                           std::move(allocations), stats_);
   attempts_[assignment.job_id] = attempt;
   attempt->SetRunAs(who.run_as);
   attempt->Start(spec.working_dir);

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/types/allocation.h"
+#include "common/metrics/worker_stats.h"
 #include "common/types/cluster_types.h"
 
 namespace accel::daemon {
@@ -41,7 +42,8 @@ class NodeAgent {
  public:
   using EventSink = std::function<void(const common::GroupEvent&)>;
 
-  explicit NodeAgent(NodeAgentOptions options);
+  /// `stats` (may be null) receives every attempt's worker statistics; it must outlive the agent.
+  explicit NodeAgent(NodeAgentOptions options, common::WorkerStatsSink* stats = nullptr);
   /// Stops every running group and waits for the workers to be gone.
   ~NodeAgent();
   NodeAgent(const NodeAgent&) = delete;
@@ -81,6 +83,7 @@ class NodeAgent {
   void Emit(const common::GroupEvent& event);
 
   const NodeAgentOptions options_;
+  common::WorkerStatsSink* const stats_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Attempt>> attempts_ ABSL_GUARDED_BY(mu_);
   std::optional<common::Allocation> allocation_ ABSL_GUARDED_BY(mu_);
