@@ -179,6 +179,18 @@ absl::StatusOr<common::JobSpec> BuildJobSpec(const CommandContext& context, Comm
   spec.max_nodes = machines;
   if (!spec.nodes.empty()) spec.min_nodes = spec.max_nodes = static_cast<int>(spec.nodes.size());
   spec.max_restarts = parsed.Get("max_restarts").is_number() ? parsed.Get("max_restarts").get<int>() : 0;
+  // torchrun's rendezvous windows, per job.
+  ASSIGN_OR_RETURN(const auto rdzv_conf, common::ParseRdzvConf(common::PythonStr(parsed.Get("rdzv_conf"))));
+  for (auto [key, field] : {std::pair<const char*, double*>{"join_timeout", &spec.join_timeout_s},
+                            std::pair<const char*, double*>{"last_call_timeout", &spec.last_call_s}}) {
+    auto it = rdzv_conf.find(key);
+    if (it == rdzv_conf.end()) continue;
+    const std::optional<double> seconds = common::ParseDouble(it->second);
+    if (!seconds || *seconds < 0) {
+      return absl::InvalidArgumentError(common::StrCat("--rdzv_conf ", key, "=", it->second, ": expected seconds >= 0"));
+    }
+    *field = *seconds;
+  }
   return spec;
 }
 

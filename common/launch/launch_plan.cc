@@ -86,21 +86,6 @@ absl::StatusOr<int64_t> IntFromEnv(const Environment& env, std::initializer_list
   return fallback;
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ParseRdzvConf(std::string_view text) {
-  std::map<std::string, std::string> conf;
-  if (StripWhitespace(text).empty()) return conf;
-  for (std::string_view item : StrSplit(text, ',')) {
-    item = StripWhitespace(item);
-    if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    if (eq == std::string_view::npos || eq == 0) {
-      return Invalid(StrCat("--rdzv_conf: '", item, "' is not of the form key=value"));
-    }
-    conf[std::string(StripWhitespace(item.substr(0, eq)))] = std::string(StripWhitespace(item.substr(eq + 1)));
-  }
-  return conf;
-}
-
 // ACCELERATE_MIXED_PRECISION, validated as accelerate's PrecisionType does.
 absl::StatusOr<std::string> MixedPrecision(const LaunchArgs& args) {
   const std::string value = AsciiToLower(PythonStr(args.Get("mixed_precision")));
@@ -355,6 +340,21 @@ absl::Status NormalizeTypedStrings(LaunchArgs& args) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::map<std::string, std::string>> ParseRdzvConf(std::string_view text) {
+  std::map<std::string, std::string> conf;
+  if (StripWhitespace(text).empty()) return conf;
+  for (std::string_view item : StrSplit(text, ',')) {
+    item = StripWhitespace(item);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return Invalid(StrCat("--rdzv_conf: '", item, "' is not of the form key=value"));
+    }
+    conf[std::string(StripWhitespace(item.substr(0, eq)))] = std::string(StripWhitespace(item.substr(eq + 1)));
+  }
+  return conf;
+}
 
 std::optional<std::filesystem::path> LaunchConfigPath(const LaunchArgs& args, const Environment& env) {
   if (!args.IsNone("config_file")) return std::filesystem::path(PythonStr(args.Get("config_file")));

@@ -85,6 +85,9 @@ struct LaunchPlan {
   bool quiet = false;
 };
 
+/// `--rdzv_conf k1=v1,k2=v2` as a map; InvalidArgument naming the item that is not key=value.
+absl::StatusOr<std::map<std::string, std::string>> ParseRdzvConf(std::string_view text);
+
 /// Plans a launch. `config` is the loaded file when LaunchConfigPath() named one. Errors are
 /// InvalidArgument (bad combination, accelerate's meaning in one line) or Unimplemented (a launcher
 /// accelctl does not provide: TPU, SageMaker, DeepSpeed's pdsh/MPI multi-node launchers).

@@ -132,6 +132,11 @@ absl::Status ValidateJobSpec(const JobSpec& spec) {
     return absl::InvalidArgumentError(StrCat("spec: min_nodes ", spec.min_nodes, " / max_nodes ", spec.max_nodes,
                                              ": need 1 <= min <= max <= ", L::kMaxNodes));
   }
+  // Not NaN, at most a week; negative means the coordinator's default.
+  for (const auto& [name, value] : {std::pair<const char*, double>{"join_timeout_s", spec.join_timeout_s},
+                                    std::pair<const char*, double>{"last_call_s", spec.last_call_s}}) {
+    if (!(value <= 7 * 24 * 3600.0)) return Invalid(name, StrCat(value, ": must be at most 604800 seconds"));
+  }
   if (spec.max_restarts < 0 || spec.max_restarts > L::kMaxRestarts) {
     return Invalid("max_restarts", StrCat(spec.max_restarts, ": must be 0..", L::kMaxRestarts));
   }

@@ -45,7 +45,8 @@ struct JobSpecLimits {
 ///   working_dir  empty or absolute, <= 4096 bytes, no ".." component, no NUL (the worker changes to
 ///                it after switching to the job's user, so the kernel checks that user's access);
 ///   nodes        <= 4096 names of 1..255 bytes from [A-Za-z0-9._-];
-///   min_nodes/max_nodes  1 <= min <= max <= 4096;  max_restarts 0..10000;  user <= 256 bytes.
+///   min_nodes/max_nodes  1 <= min <= max <= 4096;  max_restarts 0..10000;  user <= 256 bytes;
+///   join_timeout_s / last_call_s  at most a week (negative: the coordinator's default).
 absl::Status ValidateJobSpec(const JobSpec& spec);
 
 /// ^[A-Za-z_][A-Za-z0-9_]*$, at most 256 bytes.

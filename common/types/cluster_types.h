@@ -23,6 +23,10 @@ struct JobSpec {
   int min_nodes = 1;                      // --num_machines MIN:MAX
   int max_nodes = 1;
   int max_restarts = 0;
+  // Rendezvous windows of this job (--rdzv_conf join_timeout=S,last_call_timeout=S); negative: the
+  // coordinator's defaults.
+  double join_timeout_s = -1;
+  double last_call_s = -1;
   std::string user;                       // who submitted (filled by the coordinator, not the client)
   // The submitter's account, from the coordinator's authentication of the call (never from the
   // client): workers run as this uid/gid when acceld runs as root. -1: unknown.

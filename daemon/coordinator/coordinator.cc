@@ -191,7 +191,7 @@ absl::Status Coordinator::Start() {
   const absl::Time now = clock_.Now();
   for (const auto& id : pending_) {
     Job& job = jobs_.at(id);
-    const absl::Duration left = absl::FromUnixMillis(job.record.submitted_unix_ms) + options_.join_timeout - now;
+    const absl::Duration left = absl::FromUnixMillis(job.record.submitted_unix_ms) + JoinTimeout(job) - now;
     job.join_timer = clock_.AddTimer(left, [this, id] { OnJoinTimeout(id); });
   }
   if (reattaching) {
@@ -439,13 +439,13 @@ bool Coordinator::TryPlace(Job& job) {
       job.last_call_over = false;
       return false;
     }
-    const bool take_now = available.size() >= max || job.last_call_over || options_.last_call == absl::ZeroDuration();
+    const bool take_now = available.size() >= max || job.last_call_over || LastCall(job) == absl::ZeroDuration();
     if (!take_now) {
       if (job.last_call_timer == 0) {
         const std::string id = job.record.id;
-        job.last_call_timer = clock_.AddTimer(options_.last_call, [this, id] { OnLastCall(id); });
+        job.last_call_timer = clock_.AddTimer(LastCall(job), [this, id] { OnLastCall(id); });
         EmitState(job, common::StrCat("have ", available.size(), " of ", min, "..", max, " nodes; waiting ",
-                                      Seconds(options_.last_call), " (last call) for more"));
+                                      Seconds(LastCall(job)), " (last call) for more"));
       }
       return false;
     }
@@ -458,6 +458,16 @@ bool Coordinator::TryPlace(Job& job) {
   pending_.erase(std::remove(pending_.begin(), pending_.end(), job.record.id), pending_.end());
   StartAttempt(job, std::move(take), 0);
   return true;
+}
+
+absl::Duration Coordinator::JoinTimeout(const Job& job) const {
+  const double seconds = job.record.spec.join_timeout_s;
+  return seconds >= 0 ? absl::Seconds(seconds) : options_.join_timeout;
+}
+
+absl::Duration Coordinator::LastCall(const Job& job) const {
+  const double seconds = job.record.spec.last_call_s;
+  return seconds >= 0 ? absl::Seconds(seconds) : options_.last_call;
 }
 
 void Coordinator::OnLastCall(const std::string& job_id) {
@@ -473,7 +483,7 @@ void Coordinator::OnJoinTimeout(const std::string& job_id) {
   if (job == nullptr || job->phase != Phase::kPending) return;
   job->join_timer = 0;
   Finish(*job, JobState::kFailed, 1,
-         common::StrCat("rendezvous timed out after ", Seconds(options_.join_timeout), ": ", DescribeMissing(*job)));
+         common::StrCat("rendezvous timed out after ", Seconds(JoinTimeout(*job)), ": ", DescribeMissing(*job)));
 }
 
 std::string Coordinator::DescribeMissing(const Job& job) const {
@@ -1146,7 +1156,7 @@ absl::StatusOr<Coordinator::Submitted> Coordinator::Submit(common::JobSpec spec,
   fresh.waiting_since = clock_.Now();
                                       s.max_nodes == 1 ? " node" : " nodes")
                      : common::StrCat("waiting for nodes ", NameList(s.nodes)));
-  job.join_timer = clock_.AddTimer(options_.join_timeout, [this, id] { OnJoinTimeout(id); });
+  job.join_timer = clock_.AddTimer(JoinTimeout(job), [this, id] { OnJoinTimeout(id); });
   TryPlacePending();
   // Saved before this loop turn ends, and before any agent is asked to start it: placed at once, the
   // RUNNING record StartAttempt saved covers it; still pending, it is saved here. (A crash within this

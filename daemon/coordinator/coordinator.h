@@ -263,6 +263,9 @@ class Coordinator {
   void OnJoinTimeout(const std::string& job_id);
   void OnLastCall(const std::string& job_id);
   std::string DescribeMissing(const Job& job) const;
+  // The job's rendezvous windows: its own (--rdzv_conf), else the coordinator's.
+  absl::Duration JoinTimeout(const Job& job) const;
+  absl::Duration LastCall(const Job& job) const;
 
   // Attempts.
   void StartAttempt(Job& job, std::vector<std::string> nodes, int attempt);

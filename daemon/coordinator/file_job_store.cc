@@ -78,7 +78,8 @@ std::string JobRecordToJson(const common::JobRecord& job) {
             {"config_name", job.spec.config_name},   {"env", job.spec.env},
             {"working_dir", job.spec.working_dir},   {"nodes", job.spec.nodes},
             {"min_nodes", job.spec.min_nodes},       {"max_nodes", job.spec.max_nodes},
-            {"max_restarts", job.spec.max_restarts}, {"user", job.spec.user},
+            {"max_restarts", job.spec.max_restarts}, {"join_timeout_s", job.spec.join_timeout_s},
+            {"last_call_s", job.spec.last_call_s},   {"user", job.spec.user},
             {"uid", job.spec.uid},                   {"gid", job.spec.gid}};
   json exits = json::array();
   for (const auto& exit : job.exits) exits.push_back(ExitToJson(exit));
@@ -118,6 +119,8 @@ absl::StatusOr<common::JobRecord> JobRecordFromJson(const std::string& text) {
     job.spec.min_nodes = spec.value("min_nodes", 1);
     job.spec.max_nodes = spec.value("max_nodes", 1);
     job.spec.max_restarts = spec.value("max_restarts", 0);
+    job.spec.join_timeout_s = spec.value("join_timeout_s", -1.0);
+    job.spec.last_call_s = spec.value("last_call_s", -1.0);
     job.spec.user = spec.value("user", "");
     job.spec.uid = spec.value("uid", int64_t{-1});
     job.spec.gid = spec.value("gid", int64_t{-1});

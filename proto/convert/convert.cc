@@ -21,6 +21,8 @@ v1::JobSpec ToProto(const common::JobSpec& spec) {
   out.set_min_nodes(spec.min_nodes);
   out.set_max_nodes(spec.max_nodes);
   out.set_max_restarts(spec.max_restarts);
+  out.set_join_timeout_s(spec.join_timeout_s);
+  out.set_last_call_s(spec.last_call_s);
   out.set_user(spec.user);
   out.set_uid(spec.uid);
   out.set_gid(spec.gid);
@@ -43,6 +45,8 @@ absl::StatusOr<common::JobSpec> FromProto(const v1::JobSpec& spec) {
   out.min_nodes = spec.min_nodes();
   out.max_nodes = spec.max_nodes();
   out.max_restarts = spec.max_restarts();
+  out.join_timeout_s = spec.join_timeout_s();
+  out.last_call_s = spec.last_call_s();
   out.user = spec.user();
   out.uid = spec.uid();
   out.gid = spec.gid();

@@ -268,7 +268,15 @@ TEST_F(ClusterTest, BadRequestsAreRefusedAndTheCoordinatorKeepsServing) {
   EXPECT_EQ(unknown.err.find('\n'), unknown.err.size() - 1) << unknown.err;
   const ProcessResult too_many = Accelctl({"launch", "--cpu", "--num_machines", "7", "--no_python", "/bin/true"});
   EXPECT_NE(too_many.exit_code, 0);
-  EXPECT_NE(too_many.err.find("rendezvous timed out"), std::string::npos) << too_many.err;
+  EXPECT_NE(too_many.err.find("rendezvous timed out after 3 s"), std::string::npos) << too_many.err;
+  // The job's own window (torchrun's --rdzv_conf join_timeout) wins over the coordinator's.
+  const ProcessResult own_window = Accelctl(
+      {"launch", "--cpu", "--num_machines", "7", "--rdzv_conf", "join_timeout=1", "--no_python", "/bin/true"});
+  EXPECT_NE(own_window.err.find("rendezvous timed out after 1 s"), std::string::npos) << own_window.err;
+  const ProcessResult bad_window =
+      Accelctl({"launch", "--cpu", "--rdzv_conf", "last_call_timeout=soon", "--no_python", "/bin/true"});
+  EXPECT_EQ(bad_window.exit_code, 1);
+  EXPECT_NE(bad_window.err.find("last_call_timeout=soon: expected seconds >= 0"), std::string::npos) << bad_window.err;
   EXPECT_EQ(AliveNodes(), 3);
 }
 

@@ -305,6 +305,28 @@ TEST_F(CoordinatorTest, JoinTimeoutNamesWhoIsMissing) {
   EXPECT_TRUE(rec.closed.has_value());
 }
 
+// --rdzv_conf join_timeout=S,last_call_timeout=S: the job's own windows replace the coordinator's.
+TEST_F(CoordinatorTest, JobsOwnRendezvousWindows) {
+  Register("a");
+  common::JobSpec spec = Spec(1, 3);
+  spec.last_call_s = 3;
+  Recorder rec;
+  const std::string job = Submit(spec, rec);
+  EXPECT_THAT(rec.Last().message, HasSubstr("waiting 3 s (last call)"));
+  AdvanceWithHeartbeats(absl::Seconds(3), {"a"});
+  ASSERT_EQ(agents_->starts.size(), 1u);
+  EXPECT_EQ(coordinator_->GetJob(job)->nodes, (std::vector<std::string>{"a"}));
+
+  common::JobSpec waiting = Spec(1, 1);
+  waiting.nodes = {"b"};
+  waiting.join_timeout_s = 5;
+  Recorder rec2;
+  const std::string job2 = Submit(waiting, rec2);
+  AdvanceWithHeartbeats(absl::Seconds(5), {"a"});
+  EXPECT_EQ(StateOf(job2), JobState::kFailed);
+  EXPECT_THAT(rec2.Last().message, HasSubstr("rendezvous timed out after 5 s"));
+}
+
 TEST_F(CoordinatorTest, JoinTimeoutForACountSaysHowManyAndWhyOthersDoNotCount) {
   Register("a");
   Register("b");
