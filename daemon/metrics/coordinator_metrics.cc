@@ -1,5 +1,6 @@
 #include "daemon/metrics/coordinator_metrics.h"
 
+#include <cctype>
 #include <cmath>
 #include <memory>
 
@@ -46,7 +47,9 @@ std::vector<prometheus::MetricFamily> CoordinatorCollector::Collect() const {
   for (common::JobState state : {common::JobState::kPending, common::JobState::kRunning, common::JobState::kRestarting,
                                  common::JobState::kSucceeded, common::JobState::kFailed, common::JobState::kCancelled}) {
     prometheus::ClientMetric metric;
-    metric.label = {{"state", std::string(common::ToString(state))}};
+    std::string name(common::ToString(state));  // "RUNNING" -> "running", like accel_workers{state}
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    metric.label = {{"state", std::move(name)}};
     metric.gauge.value = snapshot->jobs[state];
     jobs.metric.push_back(std::move(metric));
   }

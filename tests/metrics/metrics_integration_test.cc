@@ -177,7 +177,7 @@ TEST_F(PrometheusScrapeTest, QueryApiReturnsTheJobsWorkerSeries) {
       << scrape;
   EXPECT_EQ(SampleValue(scrape, "accel_coordinator_jobs{state=\"running\"}"), 1.0);
   EXPECT_EQ(SampleValue(scrape, "accel_coordinator_nodes_registered"), 1.0);
-  EXPECT_THAT(scrape, HasSubstr("accel_rpc_requests_total{method=\"/accel.v1."));
+  EXPECT_THAT(scrape, HasSubstr("accel_rpc_requests_total{code=\"OK\",method=\"/accel.v1.AgentService/StartGroup\"} 1"));
   EXPECT_THAT(scrape, HasSubstr("accel_coordinator_rendezvous_duration_seconds_count 1"));
   if (::access("/usr/bin/promtool", X_OK) == 0) {
     const auto path = dir_.path() / "scrape.txt";
