@@ -127,7 +127,10 @@ Result RunSize(int agents, int runs, int max_hosts) {
   result.agents = agents;
   const std::filesystem::path state =
       std::filesystem::temp_directory_path() / accel::common::StrCat("coordinator_bench_", ::getpid(), "_", agents);
-  auto coordinator = accel::daemon::rpc::CoordinatorServer::Create({.state_dir = state});
+  // Liveness is not what is measured: on a loaded 2-core machine a thousand agents' heartbeat threads
+  // can fall seconds behind, and a node declared lost would abort the run.
+  auto coordinator =
+      accel::daemon::rpc::CoordinatorServer::Create({.state_dir = state, .heartbeat_timeout = absl::Seconds(60)});
   if (!coordinator.ok()) {
     std::fprintf(stderr, "coordinator: %s\n", std::string(coordinator.status().message()).c_str());
     std::exit(1);
