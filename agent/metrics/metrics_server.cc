@@ -75,7 +75,7 @@ std::string MetricsServer::Render() const {
     sources = collectables_;
   }
   std::string out;
-  out.reserve(64 * 1024);
+  out.reserve(1 << 20);
   for (const auto& source : sources) RenderText(source->Collect(), &out);
   return out;
 }

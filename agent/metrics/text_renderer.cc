@@ -15,12 +15,18 @@ void AppendValue(double value, std::string* out) {
   } else if (std::isinf(value)) {
     out->append(value > 0 ? "+Inf" : "-Inf");
   } else {
-    fmt::format_to(std::back_inserter(*out), "{}", value);
+    char buffer[40];  // the shortest round-trip form of a double fits in 24 characters
+    const auto result = fmt::format_to_n(buffer, sizeof(buffer), "{}", value);
+    out->append(buffer, result.out);
   }
 }
 
 // HELP text escapes backslash and newline; label values also escape the double quote.
 void AppendEscaped(std::string_view text, bool quote, std::string* out) {
+  if (text.find_first_of(quote ? "\\\n\"" : "\\\n") == std::string_view::npos) {
+    out->append(text);  // the common case: nothing to escape
+    return;
+  }
   for (char c : text) {
     if (c == '\\') {
       out->append("\\\\");
