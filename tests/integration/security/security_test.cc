@@ -201,9 +201,14 @@ TEST_F(TlsTest, BearerTokensOverTls) {
 // Two local users in one group, created for the test and removed after it.
 class UsersTest : public ::testing::Test {
  protected:
-  static constexpr const char* kGroup = "accelsec";
-  static constexpr const char* kAlice = "accelsec-a";
-  static constexpr const char* kBob = "accelsec-b";
+  // Per process: ctest runs the cases of this fixture in parallel.
+  const std::string suffix_ = std::to_string(::getpid() % 1000000);
+  const std::string group_ = "accelsec" + suffix_;
+  const std::string alice_ = "accelsec-a" + suffix_;
+  const std::string bob_ = "accelsec-b" + suffix_;
+  const char* kGroup = group_.c_str();
+  const char* kAlice = alice_.c_str();
+  const char* kBob = bob_.c_str();
 
   void SetUp() override {
     if (::geteuid() != 0 || RunProcess({"/bin/sh", "-c", "command -v useradd && command -v setpriv"}, EnvWith({})).exit_code != 0) {
@@ -230,7 +235,7 @@ class UsersTest : public ::testing::Test {
     daemon_.reset();
     if (::geteuid() == 0) Cleanup();
   }
-  static void Cleanup() {
+  void Cleanup() const {
     for (const char* user : {kAlice, kBob}) RunProcess({"/usr/sbin/userdel", "-r", user}, EnvWith({}));
     RunProcess({"/usr/sbin/groupdel", kGroup}, EnvWith({}));
   }
