@@ -1,6 +1,7 @@
 #include "agent/line_framer.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace accel::agent {
 
@@ -11,6 +12,22 @@ LineFramer::LineFramer(bool passthrough, std::string prefix, size_t max_partial_
     : passthrough_(passthrough),
       prefix_(std::move(prefix)),
       max_partial_bytes_(max_partial_bytes == 0 ? 1 : max_partial_bytes) {}
+
+namespace {
+
+// The first '\r' or '\n' at or after `pos`, or npos. Two memchr scans (vectorized) instead of
+// find_first_of, which compares every byte against the set one by one: this is the tee's hot loop.
+size_t FindLineBreak(std::string_view data, size_t pos) {
+  const char* begin = data.data() + pos;
+  const size_t size = data.size() - pos;
+  const void* newline = std::memchr(begin, '\n', size);
+  const size_t limit = newline != nullptr ? static_cast<size_t>(static_cast<const char*>(newline) - begin) : size;
+  const void* carriage_return = std::memchr(begin, '\r', limit);
+  if (carriage_return != nullptr) return pos + static_cast<size_t>(static_cast<const char*>(carriage_return) - begin);
+  return newline != nullptr ? pos + limit : std::string_view::npos;
+}
+
+}  // namespace
 
 LineFramer LineFramer::Passthrough() { return LineFramer(true, "", kDefaultMaxPartialBytes); }
 
@@ -38,7 +55,7 @@ void LineFramer::Feed(std::string_view data, std::string* out) {
     }
   }
   while (pos < data.size()) {
-    const size_t end = data.find_first_of("\r\n", pos);
+    const size_t end = FindLineBreak(data, pos);
     if (end == std::string_view::npos) {
       // Take at most what fits in the partial buffer; emit a full buffer as a forced line.
       while (pos < data.size()) {
