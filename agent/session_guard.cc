@@ -36,7 +36,9 @@ long ParseNumber(const char** p, const char* end) {
   return value;
 }
 
-// The session id of `pid` from /proc/<pid>/stat ("pid (comm) state ppid pgrp session ..."); -1 if unreadable.
+// The session id of `pid` from /proc/<pid>/stat ("pid (comm) state ppid pgrp session ..."); -1 if
+// unreadable, and for a zombie, which is already dead (kill() would still succeed on it, and where
+// nobody reaps it every pass would find it again).
 long SessionOf(const char* pid_text, char* buffer) {
   char path[64] = "/proc/";
   size_t n = 6;
@@ -54,6 +56,7 @@ long SessionOf(const char* pid_text, char* buffer) {
   // p now points after ')': " state ppid pgrp session"
   for (int field = 0; field < 4; ++field) {
     while (p < end && *p == ' ') ++p;
+    if (field == 0 && p < end && *p == 'Z') return -1;
     if (field == 3) return ParseNumber(&p, end);
     while (p < end && *p != ' ') ++p;
   }
