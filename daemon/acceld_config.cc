@@ -149,7 +149,8 @@ absl::Status LoadFile(AcceldConfig& config, const std::string& path) {
     } else if (value.is_string() || value.is_number() || value.is_boolean()) {
       values.push_back(common::PythonStr(value));
     } else {
-      return Bad(path, key, value.dump(), "a string, a number or a list of strings");
+      return Bad(path, key, value.dump(-1, ' ', false, common::ConfigValue::error_handler_t::replace),
+                 "a string, a number or a list of strings");
     }
     if (values.empty()) return Bad(path, key, "[]", "at least one value");
     RETURN_IF_ERROR(Apply(config, path, key, values));

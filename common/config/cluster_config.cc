@@ -114,7 +114,8 @@ class FieldReader {
 
   absl::Status Bad(std::string_view key, const ConfigValue& value, std::string_view allowed) const {
     return absl::InvalidArgumentError(StrCat(source_, ": ", prefix_, key, ": invalid value ",
-                                                   value.dump(), "; expected ", allowed));
+                                                   value.dump(-1, ' ', false, ConfigValue::error_handler_t::replace),
+                                                   "; expected ", allowed));
   }
 
   absl::Status Bool(std::string_view key, bool& out) const {

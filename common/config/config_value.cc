@@ -312,6 +312,9 @@ absl::StatusOr<ConfigValue> ParseJson(std::string_view text) {
   } catch (const nlohmann::json::parse_error& error) {
     return absl::InvalidArgumentError(StrCat("invalid JSON at byte ", error.byte, ": ",
                                                    JsonErrorText(error.what())));
+  } catch (const nlohmann::json::exception& error) {
+    // A number out of range (1e999) and the like: found by tests/fuzz/config_fuzz.cc.
+    return absl::InvalidArgumentError(StrCat("invalid JSON: ", JsonErrorText(error.what())));
   }
 }
 
@@ -329,8 +332,8 @@ std::string EmitYaml(const ConfigValue& value) {
 std::string EmitJson(const ConfigValue& value) {
   // nlohmann::json (unordered) sorts object keys, which is json.dump's sort_keys=True; ensure_ascii as
   // Python's default.
-  const nlohmann::json sorted = nlohmann::json::parse(value.dump());
-  return sorted.dump(2, ' ', /*ensure_ascii=*/true) + "\n";
+  const nlohmann::json sorted = nlohmann::json::parse(value.dump(-1, ' ', false, ConfigValue::error_handler_t::replace));
+  return sorted.dump(2, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string PythonRepr(const ConfigValue& value) {

@@ -6,7 +6,7 @@
 set(targets config_fuzz:config cli_fuzz:cli job_spec_fuzz:job_spec safetensors_header_fuzz:safetensors)
 execute_process(
   COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${BUILD_DIR} -G Ninja
-          -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo
+          -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=None
   RESULT_VARIABLE result OUTPUT_QUIET)
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "configuring the clang build in ${BUILD_DIR} failed")
