@@ -226,7 +226,7 @@ NodeAgent::~NodeAgent() {
 absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& submitted, const common::Assignment& assignment) {
   // Whose workers these are: the owner the coordinator authenticated, this node's policy on top.
   std::optional<AllocationOwner> owner;
-  // TODO(security): the SLURM allocation owner, once NodeAgent records allocations (#9).
+  if (auto allocation = CurrentAllocation()) owner = AllocationOwner{allocation->job_id, allocation->uid, allocation->user};
   const uid_t daemon_uid = options_.daemon_uid >= 0 ? static_cast<uid_t>(options_.daemon_uid) : ::geteuid();
   ASSIGN_OR_RETURN(RunAsDecision who,
                    DecideRunAs(submitted, daemon_uid, options_.slurm_integration, owner, options_.node_name));
