@@ -540,6 +540,10 @@ void Coordinator::StartAttempt(Job& job, std::vector<std::string> names, int att
     if (auto it = node_job_.find(member.node); it != node_job_.end() && it->second == id) node_job_.erase(it);
   }
   job.members.clear();
+  if (job.waiting_since != absl::InfinitePast()) {
+    metrics_.rendezvous_seconds.Observe(absl::ToDoubleSeconds(clock_.Now() - job.waiting_since));
+    job.waiting_since = absl::InfinitePast();
+  }
   job.phase = Phase::kRunning;
   job.failure_recorded = false;
   job.all_running_announced = false;
@@ -550,10 +554,6 @@ void Coordinator::StartAttempt(Job& job, std::vector<std::string> names, int att
   job.master_addr = MasterAddrFor(nodes_.at(names.front()).info.agent_address);
   const std::string& master_addr = job.master_addr;
   auto port = ports_.Next([&](int candidate) {
-  if (job.waiting_since != absl::InfinitePast()) {
-    metrics_.rendezvous_seconds.Observe(absl::ToDoubleSeconds(clock_.Now() - job.waiting_since));
-    job.waiting_since = absl::InfinitePast();
-  }
     for (const auto& [other_id, other] : jobs_) {
       if (other_id != id && other.phase != Phase::kDone && other.phase != Phase::kPending &&
           other.master_port == candidate && other.master_addr == master_addr) {
@@ -901,6 +901,7 @@ void Coordinator::BeginStopping(Job& job, Outcome outcome, std::string reason, i
   switch (outcome) {
     case Outcome::kRestart:
       ++metrics_.jobs_restarted_total;
+      job.waiting_since = clock_.Now();
       SetState(job, JobState::kRestarting,
                common::StrCat(job.outcome_reason, "; restarting (attempt ", job.record.attempt + 1,
                               ", max_restarts=", job.record.spec.max_restarts, ")"));
@@ -911,7 +912,6 @@ void Coordinator::BeginStopping(Job& job, Outcome outcome, std::string reason, i
       break;
     case Outcome::kCancel:
       EmitState(job, common::StrCat("cancelling: stopping the workers on ", Plural(to_stop, "node")));
-      job.waiting_since = clock_.Now();
       break;
   }
   for (auto& member : job.members) {
@@ -1143,6 +1143,7 @@ absl::StatusOr<Coordinator::Submitted> Coordinator::Submit(common::JobSpec spec,
   fresh.record.spec = std::move(spec);
   fresh.record.state = JobState::kPending;
   fresh.record.submitted_unix_ms = NowMs();
+  fresh.waiting_since = clock_.Now();
   Job& job = jobs_.emplace(id, std::move(fresh)).first->second;
   pending_.push_back(id);
   ++metrics_.jobs_submitted_total;
@@ -1153,7 +1154,6 @@ absl::StatusOr<Coordinator::Submitted> Coordinator::Submit(common::JobSpec spec,
                      ? common::StrCat("waiting for ",
                                       s.min_nodes == s.max_nodes ? common::StrCat(s.min_nodes)
                                                                  : common::StrCat(s.min_nodes, "..", s.max_nodes),
-  fresh.waiting_since = clock_.Now();
                                       s.max_nodes == 1 ? " node" : " nodes")
                      : common::StrCat("waiting for nodes ", NameList(s.nodes)));
   job.join_timer = clock_.AddTimer(JoinTimeout(job), [this, id] { OnJoinTimeout(id); });
