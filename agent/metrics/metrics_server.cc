@@ -45,8 +45,10 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const Metric
   const std::string bind = options.address.find(':') != std::string::npos
                                ? common::StrCat("[", options.address, "]:", options.port)
                                : common::StrCat(options.address, ":", options.port);
+  // tcp_nodelay: the tail of a response (header and body are separate writes) must not wait for the
+  // scraper's ACK on its kept-alive connection.
   const std::vector<std::string> civet_options = {"listening_ports", bind, "num_threads",
-                                                  std::to_string(options.threads)};
+                                                  std::to_string(options.threads), "tcp_nodelay", "1"};
   try {
     server->server_ = std::make_unique<CivetServer>(civet_options);
   } catch (const std::exception& error) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace accel::testing {
@@ -37,7 +38,20 @@ inline HttpResponse HttpGet(int port, const std::string& path) {
   std::string raw;
   char buffer[65536];
   ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) raw.append(buffer, static_cast<size_t>(n));
+  // Until the body is complete (Content-Length), as a scraper reads it, rather than until the server
+  // closes the connection: the close may come later, and only the response counts.
+  size_t expected = std::string::npos;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) {
+    raw.append(buffer, static_cast<size_t>(n));
+    if (expected == std::string::npos) {
+      const size_t end = raw.find("\r\n\r\n");
+      const size_t length = raw.find("Content-Length: ");
+      if (end != std::string::npos && length != std::string::npos && length < end) {
+        expected = end + 4 + std::strtoull(raw.c_str() + length + 16, nullptr, 10);
+      }
+    }
+    if (raw.size() >= expected) break;
+  }
   ::close(fd);
   const size_t space = raw.find(' ');
   const size_t header_end = raw.find("\r\n\r\n");
