@@ -41,6 +41,7 @@ inline HttpResponse HttpGet(int port, const std::string& path) {
   // Until the body is complete (Content-Length), as a scraper reads it, rather than until the server
   // closes the connection: the close may come later, and only the response counts.
   size_t expected = std::string::npos;
+  raw.reserve(1 << 20);
   while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) {
     raw.append(buffer, static_cast<size_t>(n));
     if (expected == std::string::npos) {
