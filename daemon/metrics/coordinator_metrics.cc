@@ -14,20 +14,21 @@ struct Snapshot {
   CoordinatorMetrics metrics;
 };
 
-prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
-  prometheus::MetricFamily family{std::move(name), std::move(help), prometheus::MetricType::Gauge, {}};
+// A family of one unlabelled gauge or counter.
+prometheus::MetricFamily Single(prometheus::MetricType type, std::string name, std::string help, double value) {
+  prometheus::MetricFamily family{std::move(name), std::move(help), type, {}};
   prometheus::ClientMetric metric;
-  metric.gauge.value = value;
+  (type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value) = value;
   family.metric.push_back(std::move(metric));
   return family;
 }
 
+prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
+  return Single(prometheus::MetricType::Gauge, std::move(name), std::move(help), value);
+}
+
 prometheus::MetricFamily Counter(std::string name, std::string help, double value) {
-  prometheus::MetricFamily family{std::move(name), std::move(help), prometheus::MetricType::Counter, {}};
-  prometheus::ClientMetric metric;
-  metric.counter.value = value;
-  family.metric.push_back(std::move(metric));
-  return family;
+  return Single(prometheus::MetricType::Counter, std::move(name), std::move(help), value);
 }
 
 }  // namespace
