@@ -181,16 +181,10 @@ absl::StatusOr<common::JobSpec> BuildJobSpec(const CommandContext& context, Comm
   spec.max_restarts = parsed.Get("max_restarts").is_number() ? parsed.Get("max_restarts").get<int>() : 0;
   // torchrun's rendezvous windows, per job.
   ASSIGN_OR_RETURN(const auto rdzv_conf, common::ParseRdzvConf(common::PythonStr(parsed.Get("rdzv_conf"))));
-  for (auto [key, field] : {std::pair<const char*, double*>{"join_timeout", &spec.join_timeout_s},
-                            std::pair<const char*, double*>{"last_call_timeout", &spec.last_call_s}}) {
-    auto it = rdzv_conf.find(key);
-    if (it == rdzv_conf.end()) continue;
-    const std::optional<double> seconds = common::ParseDouble(it->second);
-    if (!seconds || *seconds < 0) {
-      return absl::InvalidArgumentError(common::StrCat("--rdzv_conf ", key, "=", it->second, ": expected seconds >= 0"));
-    }
-    *field = *seconds;
-  }
+  ASSIGN_OR_RETURN(const std::optional<double> join_timeout, common::RdzvConfSeconds(rdzv_conf, "join_timeout"));
+  ASSIGN_OR_RETURN(const std::optional<double> last_call, common::RdzvConfSeconds(rdzv_conf, "last_call_timeout"));
+  if (join_timeout) spec.join_timeout_s = *join_timeout;
+  if (last_call) spec.last_call_s = *last_call;
   return spec;
 }
 

@@ -356,6 +356,15 @@ absl::StatusOr<std::map<std::string, std::string>> ParseRdzvConf(std::string_vie
   return conf;
 }
 
+absl::StatusOr<std::optional<double>> RdzvConfSeconds(const std::map<std::string, std::string>& conf,
+                                                      std::string_view key) {
+  const auto it = conf.find(std::string(key));
+  if (it == conf.end()) return std::optional<double>();
+  const std::optional<double> seconds = ParseDouble(it->second);
+  if (!seconds || *seconds < 0) return Invalid(StrCat("--rdzv_conf ", key, "=", it->second, ": expected seconds >= 0"));
+  return seconds;
+}
+
 std::optional<std::filesystem::path> LaunchConfigPath(const LaunchArgs& args, const Environment& env) {
   if (!args.IsNone("config_file")) return std::filesystem::path(PythonStr(args.Get("config_file")));
   if (args.Truthy("cpu")) return std::nullopt;
@@ -583,11 +592,8 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
   plan.stop_timeout = args.Get("stop_timeout").get<double>();
   plan.restart_backoff = args.Get("restart_backoff").get<double>();
   if (!args.given.contains("restart_backoff")) {
-    if (auto it = plan.rdzv_conf.find("restart_backoff"); it != plan.rdzv_conf.end()) {
-      auto seconds = ParseDouble(it->second);
-      if (!seconds || *seconds < 0) return Invalid(StrCat("--rdzv_conf restart_backoff=", it->second, ": expected seconds >= 0"));
-      plan.restart_backoff = *seconds;
-    }
+    ASSIGN_OR_RETURN(const std::optional<double> backoff, RdzvConfSeconds(plan.rdzv_conf, "restart_backoff"));
+    if (backoff) plan.restart_backoff = *backoff;
   }
   if (plan.max_restarts < 0) return Invalid(StrCat("--max_restarts ", plan.max_restarts, ": must be >= 0"));
   if (plan.monitor_interval <= 0) return Invalid(StrCat("--monitor_interval ", plan.monitor_interval, ": must be > 0"));

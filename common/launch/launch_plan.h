@@ -88,6 +88,11 @@ struct LaunchPlan {
 /// `--rdzv_conf k1=v1,k2=v2` as a map; InvalidArgument naming the item that is not key=value.
 absl::StatusOr<std::map<std::string, std::string>> ParseRdzvConf(std::string_view text);
 
+/// The seconds `key` gives in a parsed --rdzv_conf, nullopt when it is absent; InvalidArgument naming
+/// the item when its value is not a number >= 0.
+absl::StatusOr<std::optional<double>> RdzvConfSeconds(const std::map<std::string, std::string>& conf,
+                                                      std::string_view key);
+
 /// Plans a launch. `config` is the loaded file when LaunchConfigPath() named one. Errors are
 /// InvalidArgument (bad combination, accelerate's meaning in one line) or Unimplemented (a launcher
 /// accelctl does not provide: TPU, SageMaker, DeepSpeed's pdsh/MPI multi-node launchers).
