@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -20,10 +22,6 @@ namespace {
 
 using common::UniqueFd;
 
-// glibc 2.36's <sys/pidfd.h> lacks extern "C", so C++ callers cannot link its pidfd_open(); the raw
-// system call is the portable spelling (Linux >= 5.3).
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
 constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
 // Reported when another part of the process reaped our child and its real status is unknown.
@@ -37,8 +35,9 @@ struct ChildReport {
   int32_t err;
 };
 
-// Everything the child needs, computed before fork: after fork only async-signal-safe calls are
-// allowed (another thread may have held the malloc lock at the moment of fork).
+// Everything the child needs, computed before the clone: the child shares the launcher's memory and
+// may only make async-signal-safe calls that write nothing but its own stack (another thread may hold
+// the malloc lock, and anything the child wrote to the heap would be the launcher's).
 struct ChildPlan {
   const char* path;
   char* const* argv;
@@ -62,18 +61,25 @@ struct ChildPlan {
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   if (::setsid() < 0) ChildFail(plan, kSetsid);
   // Drop to the job's account first: a credential change clears PR_SET_PDEATHSIG, so it goes before.
-  // In the child only this thread exists, so setuid() needs no cross-thread synchronisation.
+  // Raw system calls, never glibc's setuid()/setgid()/setgroups(): to apply the change to every thread,
+  // those walk and mark the thread list of the process they believe they run in, under a lock. This
+  // child shares the launcher's memory, so that is the launcher's list, and the lock may be held by a
+  // launcher thread that cannot run until the child execs. The kernel changes only the calling task's
+  // credentials, which here is exactly the child.
   if (plan.run_as != nullptr) {
-    if (::setgroups(plan.run_as->groups.size(), plan.run_as->groups.data()) != 0) ChildFail(plan, kCredentials);
-    if (::setgid(plan.run_as->gid) != 0) ChildFail(plan, kCredentials);
-    if (::setuid(plan.run_as->uid) != 0) ChildFail(plan, kCredentials);
+    if (::syscall(SYS_setgroups, plan.run_as->groups.size(), plan.run_as->groups.data()) != 0 ||
+        ::syscall(SYS_setgid, plan.run_as->gid) != 0 || ::syscall(SYS_setuid, plan.run_as->uid) != 0) {
+      ChildFail(plan, kCredentials);
+    }
   }
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(plan, kPdeathsig);
-  // The launcher may have died between fork() and prctl(); then no death signal will ever come.
+  // The launcher may have died between clone() and prctl(); then no death signal will ever come.
   if (::getppid() != plan.launcher_pid) ::_exit(kSpawnFailureExitCode);
 
   // Ignored signals survive execve() (handled ones are reset by it), and the mask is inherited: the
-  // launcher's loop thread blocks the signals it reads through signalfd.
+  // launcher's loop thread blocks the signals it reads through signalfd. The launcher's handlers must
+  // be gone before the mask opens (Launch() blocked everything): one of them running here would run
+  // on the launcher's memory.
   struct sigaction default_action {};
   default_action.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
@@ -105,6 +111,48 @@ struct ChildPlan {
   ::execve(plan.path, plan.argv, plan.envp);
   ChildFail(plan, kExec);
 }
+
+int ChildEntry(void* plan) { RunChild(*static_cast<const ChildPlan*>(plan)); }
+
+// The stack the child runs on until execve(). CLONE_VFORK keeps the launching thread suspended until
+// then, so the stack can go as soon as clone() returns. The lowest page is a guard.
+class ChildStack {
+ public:
+  static constexpr size_t kSize = 256 * 1024;
+
+  ChildStack()
+      : base_(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {
+    if (base_ != MAP_FAILED) ::mprotect(base_, static_cast<size_t>(::getpagesize()), PROT_NONE);
+  }
+  ~ChildStack() {
+    if (base_ != MAP_FAILED) ::munmap(base_, kSize);
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+
+  bool ok() const { return base_ != MAP_FAILED; }
+  void* top() const { return static_cast<char*>(base_) + kSize; }  // stacks grow down on every Linux ABI we build for
+
+ private:
+  void* const base_;
+};
+
+// Blocks every signal on this thread for its lifetime, so that none is delivered to the child while it
+// still has the launcher's handlers and memory.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    sigset_t all;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
+  }
+  ~AllSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_;
+};
 
 std::string DescribeReport(const ChildReport& report, const std::string& path,
                            const std::string& working_dir) {
@@ -158,7 +206,7 @@ class PosixChildProcess final : public ChildProcess {
                                               std::strerror(errno)));
     }
     // No such group: either everything in it is gone, or the child has not run setsid() yet (it was
-    // forked a moment ago). Signal the child itself so the request is not lost; it stays pending
+    // started a moment ago). Signal the child itself so the request is not lost; it stays pending
     // across execve() until the child unblocks it.
     if (!status_.has_value()) ::kill(pid_, signal);
     return absl::OkStatus();
@@ -281,23 +329,25 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> PosixProcessLauncher::Launch(const
                        ::getpid(),
                        report_write.get(),
                        spec.run_as ? &*spec.run_as : nullptr};
-  const pid_t pid = ::fork();
+  // clone(CLONE_VM | CLONE_VFORK), as posix_spawn() does, rather than fork(): the child borrows the
+  // launcher's address space until execve(), so nothing is copied. fork() copies the page tables of a
+  // launcher that maps dozens of libraries and then takes a copy-on-write fault (and a TLB shootdown
+  // across the loop threads) for every page either side touches; that was most of the cost of
+  // starting 64 workers. CLONE_PIDFD hands back the pidfd atomically.
+  ChildStack stack;
+  if (!stack.ok()) return absl::ResourceExhaustedError(common::StrCat("mmap of the child stack: ", std::strerror(errno)));
+  int pidfd_number = -1;
+  pid_t pid = -1;
+  {
+    AllSignalsBlocked blocked;
+    pid = ::clone(ChildEntry, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                  const_cast<ChildPlan*>(&plan), &pidfd_number);
+  }
   if (pid < 0) {
-    return absl::ResourceExhaustedError(common::StrCat("fork: ", std::strerror(errno)));
+    return absl::ResourceExhaustedError(common::StrCat("clone: ", std::strerror(errno)));
   }
-  if (pid == 0) RunChild(plan);
-
   report_write.Reset();
-  // No race: nobody else reaps our children, so `pid` names this child until we wait for it.
-  UniqueFd pidfd(PidfdOpen(pid));
-  if (!pidfd) {
-    const int err = errno;
-    ::kill(pid, SIGKILL);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    return absl::InternalError(
-        common::StrCat("pidfd_open: ", std::strerror(err), " (Linux >= 5.3 is required)"));
-  }
+  UniqueFd pidfd(pidfd_number);
   return std::unique_ptr<ChildProcess>(new PosixChildProcess(
       pid, std::move(pidfd), std::move(report_read), *std::move(path), spec.working_dir));
 }

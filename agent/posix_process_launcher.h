@@ -1,4 +1,5 @@
-// PosixProcessLauncher: fork + execve with everything a supervised worker needs.
+// PosixProcessLauncher: clone(CLONE_VM | CLONE_VFORK) + execve with everything a supervised worker
+// needs.
 //
 // Each child:
 //   * leads its own session and process group (setsid), so the whole tree below it can be signalled
@@ -11,7 +12,7 @@
 //   * inherits only stdin/stdout/stderr and ProcessSpec::pass_fds.
 // Exits are observed through a pidfd, so they are seen at once by an epoll loop.
 //
-// Threading: PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process.
+// Threading: PR_SET_PDEATHSIG fires when the *thread* that started the child exits, not the process.
 // Call Launch() only from a thread that lives as long as the children (the LocalAgent loop thread).
 // Launch() itself is stateless and may run on several threads, each owning its own children.
 //
@@ -30,7 +31,7 @@ class PosixProcessLauncher final : public ProcessLauncher {
   absl::StatusOr<std::unique_ptr<ChildProcess>> Launch(const ProcessSpec& spec) override;
 };
 
-/// Resolves argv[0] the way execvpe() would, but before fork (so the child only calls async-signal-safe
+/// Resolves argv[0] the way execvpe() would, but before the clone (so the child only calls async-signal-safe
 /// functions): a name containing '/' is used as given (relative to `working_dir` when that is set),
 /// otherwise each PATH entry from `env` is tried (PATH unset: "/usr/local/bin:/usr/bin:/bin"). Returns
 /// the path to execve(). NotFound / PermissionDenied name the program and the PATH searched.

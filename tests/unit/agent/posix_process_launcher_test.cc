@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 #include "common/unique_fd.h"
 #include "gmock/gmock.h"
@@ -157,6 +158,25 @@ TEST(PosixProcessLauncherTest, ChildStartsWithDefaultSignalsAndEmptyMask) {
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   EXPECT_THAT(out, HasSubstr("SigBlk:\t0000000000000000\n"));
   EXPECT_THAT(out, HasSubstr("SigIgn:\t0000000000000000\n"));
+}
+
+TEST(PosixProcessLauncherTest, RunAsSwitchesOnlyTheChildsCredentials) {
+  if (::geteuid() != 0) GTEST_SKIP() << "switching accounts needs root";
+  // A second thread, as in the agent: the child shares the launcher's memory until execve(), and no
+  // thread of the launcher may lose its account.
+  std::thread bystander([] { ::usleep(200 * 1000); });
+  ProcessSpec spec{{"/bin/sh", "-c", "id -u; id -g; id -G"}, kEnv, "", -1, -1, {}};
+  spec.run_as = RunAs{.uid = 65534, .gid = 65534, .groups = {65534}};
+  auto [out, status] = RunCaptured(spec);
+  bystander.join();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->exit_code, 0) << status->error;
+  EXPECT_EQ(out, "65534\n65534\n65534\n");
+  // The launcher keeps its own account, on every thread.
+  EXPECT_EQ(::getuid(), 0u);
+  EXPECT_EQ(::geteuid(), 0u);
+  EXPECT_EQ(::getegid(), 0u);
+  std::thread([] { EXPECT_EQ(::geteuid(), 0u); }).join();
 }
 
 TEST(PosixProcessLauncherTest, ChildLeadsItsOwnSessionAndProcessGroup) {
