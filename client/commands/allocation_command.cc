@@ -6,7 +6,7 @@
 
 #include "absl/time/clock.h"
 #include "agent/process_table.h"
-#include "client/commands/command.h"
+#include "client/commands/cluster_commands.h"
 #include "client/remote/agent_client.h"
 #include "common/cli/arg_parser.h"
 #include "common/strings.h"

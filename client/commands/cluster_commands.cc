@@ -190,13 +190,6 @@ absl::StatusOr<common::JobSpec> BuildJobSpec(const CommandContext& context, Comm
 
 }  // namespace
 
-std::optional<std::string> ClusterAddress(const CommandContext& context, const common::LaunchArgs& args,
-                                          const std::optional<std::string>& config_cluster) {
-  if (!args.IsNone("cluster")) return common::PythonStr(args.Get("cluster"));
-  if (auto env = context.env.GetNonEmpty("ACCEL_CLUSTER")) return env;
-  return config_cluster;
-}
-
 // How long a followed job's client keeps trying to reach a coordinator that went away.
 constexpr absl::Duration kReconnectWindow = absl::Minutes(2);
 

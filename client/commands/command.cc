@@ -1,5 +1,7 @@
 #include "client/commands/command.h"
 
+#include <unistd.h>
+
 #include "common/strings.h"
 
 namespace accel::client {
@@ -15,6 +17,17 @@ int ReportError(const CommandContext& context, std::string_view command, const a
   }
   context.err->flush();
   return usage_error ? kExitUsage : kExitFailure;
+}
+
+std::optional<std::filesystem::path> FindCompanionProgram(const std::filesystem::path& self, std::string_view name) {
+  const std::filesystem::path dir = self.parent_path();
+  for (const std::filesystem::path& candidate : {dir / name, dir.parent_path() / "libexec" / "accel" / name}) {
+    std::error_code error;
+    if (std::filesystem::is_regular_file(candidate, error) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace accel::client

@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <istream>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "common/environment.h"
@@ -46,6 +48,10 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args);
 int RunEstimateMemoryCommand(const CommandContext& context, CommandArgs args);
 int RunTpuConfigCommand(const CommandContext& context, CommandArgs args);
 int RunTestCommand(const CommandContext& context, CommandArgs args);
-int RunAllocationCommand(const CommandContext& context, CommandArgs args);
+
+/// A program shipped with accelctl (the self-test, the cluster client): next to this accelctl (the
+/// build tree's bin/), else in <prefix>/libexec/accel/ of an installed one. nullopt when neither is an
+/// executable file.
+std::optional<std::filesystem::path> FindCompanionProgram(const std::filesystem::path& self, std::string_view name);
 
 }  // namespace accel::client

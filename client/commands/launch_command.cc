@@ -39,6 +39,15 @@ int TakePendingStopSignal() {
   return signal > 0 ? signal : 0;
 }
 
+// The coordinator address: --cluster, else $ACCEL_CLUSTER, else the config file's `cluster` key;
+// nullopt when none is set (the launch runs here).
+std::optional<std::string> ClusterAddress(const CommandContext& context, const common::LaunchArgs& args,
+                                          const std::optional<std::string>& config_cluster) {
+  if (!args.IsNone("cluster")) return common::PythonStr(args.Get("cluster"));
+  if (auto env = context.env.GetNonEmpty("ACCEL_CLUSTER")) return env;
+  return config_cluster;
+}
+
 absl::Duration RdzvTimeout(const common::LaunchPlan& plan) {
   for (const char* key : {"join_timeout", "timeout"}) {
     if (auto it = plan.rdzv_conf.find(key); it != plan.rdzv_conf.end()) {

@@ -19,19 +19,6 @@ namespace {
 
 constexpr char kSelfTestName[] = "accel_selftest";
 
-// Next to this accelctl (the build tree's bin/), else <prefix>/libexec/accel/ of an installed one.
-std::optional<std::filesystem::path> FindSelfTest(const std::filesystem::path& self) {
-  const std::filesystem::path dir = self.parent_path();
-  for (const std::filesystem::path& candidate :
-       {dir / kSelfTestName, dir.parent_path() / "libexec" / "accel" / kSelfTestName}) {
-    std::error_code error;
-    if (std::filesystem::is_regular_file(candidate, error) && ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 int RunTestCommand(const CommandContext& context, CommandArgs args) {
@@ -50,7 +37,7 @@ int RunTestCommand(const CommandContext& context, CommandArgs args) {
     return kExitOk;
   }
 
-  const std::optional<std::filesystem::path> selftest = FindSelfTest(context.self);
+  const std::optional<std::filesystem::path> selftest = FindCompanionProgram(context.self, kSelfTestName);
   if (!selftest) {
     return ReportError(
         context, "test",

@@ -35,7 +35,7 @@ TEST(InstallTest, InstallsEveryFileInItsPlaceAndTheUnitVerifies) {
                                      "--component", "runtime"},
                                     testing::EnvWith({{"DESTDIR", ""}}), seconds(120));
   ASSERT_EQ(installed.exit_code, 0) << installed.out << installed.err;
-  for (const char* file : {"bin/acceld", "bin/accelctl", "lib/systemd/system/acceld.service", "etc/accel/acceld.yaml",
+  for (const char* file : {"bin/acceld", "bin/accelctl", "libexec/accel/accelctl-cluster", "lib/systemd/system/acceld.service", "etc/accel/acceld.yaml",
                            "share/accel/slurm/prolog.sh", "share/accel/slurm/epilog.sh",
                            "share/accel/slurm/slurm.conf.example", "share/accel/slurm/train-srun.sbatch",
                            "share/accel/slurm/train-cluster.sbatch", "share/doc/accel/README.md",
@@ -99,7 +99,8 @@ TEST(PackageTest, CpackBuildsADebThatHoldsEverythingAndItsAcceldRuns) {
 
   const auto contents = RunProcess({"/usr/bin/dpkg-deb", "-c", deb.string()}, testing::EnvWith({}), seconds(60));
   ASSERT_EQ(contents.exit_code, 0) << contents.err;
-  for (const char* file : {"./usr/bin/acceld", "./usr/bin/accelctl", "./usr/lib/systemd/system/acceld.service",
+  for (const char* file : {"./usr/bin/acceld", "./usr/bin/accelctl", "./usr/libexec/accel/accelctl-cluster",
+                           "./usr/lib/systemd/system/acceld.service",
                            "./etc/accel/acceld.yaml", "./usr/share/accel/slurm/prolog.sh",
                            "./usr/share/accel/slurm/epilog.sh", "./usr/share/accel/slurm/slurm.conf.example",
                            "./usr/share/doc/accel/README.md"}) {

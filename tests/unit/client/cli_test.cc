@@ -1,6 +1,10 @@
-// The two binaries' command lines: help, version, and one-line errors with exit 2 for bad input.
+// The two binaries' command lines: help, version, and one-line errors with exit 2 for bad input; and
+// the split of accelctl from its gRPC client (client/commands/cluster_commands.h).
+#include <filesystem>
+
 #include "gtest/gtest.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
 
 namespace accel::testing {
 namespace {
@@ -54,6 +58,53 @@ TEST(AccelctlCliTest, VersionsOfBothBinaries) {
   const ProcessResult acceld_help = RunProcess({BinaryPath("acceld"), "--help"}, EnvWith({}), seconds(30));
   EXPECT_EQ(acceld_help.exit_code, 0);
   EXPECT_NE(acceld_help.out.find("usage: acceld"), std::string::npos);
+}
+
+// What keeps `accelctl launch` fast: neither gRPC nor protobuf nor a shared Abseil is mapped at start.
+TEST(AccelctlCliTest, AccelctlLoadsNoRpcLibraries) {
+  const ProcessResult ldd = RunProcess({"/usr/bin/ldd", BinaryPath("accelctl")}, EnvWith({}), seconds(30));
+  ASSERT_EQ(ldd.exit_code, 0) << ldd.err;
+  for (const char* library : {"libgrpc", "libgpr", "libprotobuf", "libabsl_"}) {
+    EXPECT_EQ(ldd.out.find(library), std::string::npos) << library << "\n" << ldd.out;
+  }
+  // The companion does link them: it is the one that talks to acceld.
+  const ProcessResult companion =
+      RunProcess({"/usr/bin/ldd", BinaryPath("accelctl-cluster")}, EnvWith({}), seconds(30));
+  EXPECT_NE(companion.out.find("libgrpc++"), std::string::npos) << companion.out;
+}
+
+TEST(AccelctlCliTest, ClusterCommandsRunTheCompanionWithTheSameWords) {
+  // --help of a cluster command is printed by accelctl-cluster, with the flags only it defines.
+  const ProcessResult help = Accelctl({"status", "--help"});
+  ASSERT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_NE(help.out.find("--token_file"), std::string::npos) << help.out;
+  // Its errors and exit codes come back unchanged.
+  const ProcessResult bad = Accelctl({"nodes", "--frobnicate"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("unrecognized arguments: --frobnicate"), std::string::npos) << bad.err;
+}
+
+TEST(AccelctlCliTest, MissingCompanionIsOneLineAndLocalCommandsStillWork) {
+  TempDir dir;
+  const std::filesystem::path lone = dir.path() / "bin" / "accelctl";
+  std::filesystem::create_directories(lone.parent_path());
+  std::filesystem::copy_file(BinaryPath("accelctl"), lone);
+  const ProcessResult status = RunProcess({lone.string(), "status", "--cluster", "unix:/nonexistent"}, EnvWith({}),
+                                          seconds(30));
+  EXPECT_EQ(status.exit_code, 1);
+  EXPECT_EQ(status.err, "accelctl status: error: the cluster client accelctl-cluster is not installed next to " +
+                            lone.string() + " or in " + (dir.path() / "libexec" / "accel").string() + "\n");
+  const ProcessResult launch =
+      RunProcess({lone.string(), "launch", "--cpu", "--num_processes", "1", "--no_python", "/bin/true"},
+                 EnvWith({{"HF_HOME", dir.path().string()}}), seconds(30));
+  EXPECT_EQ(launch.exit_code, 0) << launch.err;
+  // An installed layout: <prefix>/libexec/accel/accelctl-cluster is found.
+  const std::filesystem::path installed = dir.path() / "libexec" / "accel" / "accelctl-cluster";
+  std::filesystem::create_directories(installed.parent_path());
+  std::filesystem::copy_file(BinaryPath("accelctl-cluster"), installed);
+  const ProcessResult found = RunProcess({lone.string(), "status", "--help"}, EnvWith({}), seconds(30));
+  EXPECT_EQ(found.exit_code, 0) << found.err;
+  EXPECT_NE(found.out.find("--token_file"), std::string::npos) << found.out;
 }
 
 }  // namespace
