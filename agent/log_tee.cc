@@ -26,8 +26,8 @@ LogTee::LogTee(common::EventLoop& loop, common::UniqueFd pipe_read, common::Uniq
       file_(std::move(file)),
       console_(console),
       framer_(std::move(framer)),
-      options_(options) {
-  read_buffer_.resize(kReadChunk);
+      options_(options),
+      read_buffer_(std::make_unique_for_overwrite<char[]>(kReadChunk)) {
   const int flags = ::fcntl(pipe_.get(), F_GETFL);
   if (flags >= 0) ::fcntl(pipe_.get(), F_SETFL, flags | O_NONBLOCK);
 }
@@ -50,10 +50,10 @@ bool LogTee::ReadOnce() {
   if (!pipe_.valid()) return false;
   ssize_t n;
   do {
-    n = ::read(pipe_.get(), read_buffer_.data(), read_buffer_.size());
+    n = ::read(pipe_.get(), read_buffer_.get(), kReadChunk);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
-    Handle(std::string_view(read_buffer_.data(), static_cast<size_t>(n)));
+    Handle(std::string_view(read_buffer_.get(), static_cast<size_t>(n)));
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
@@ -65,11 +65,11 @@ void LogTee::Drain() {
   for (size_t drained = 0; drained < kMaxDrainBytes;) {
     ssize_t n;
     do {
-      n = ::read(pipe_.get(), read_buffer_.data(), read_buffer_.size());
+      n = ::read(pipe_.get(), read_buffer_.get(), kReadChunk);
     } while (n < 0 && errno == EINTR);
     if (n <= 0) return;
     drained += static_cast<size_t>(n);
-    Handle(std::string_view(read_buffer_.data(), static_cast<size_t>(n)));
+    Handle(std::string_view(read_buffer_.get(), static_cast<size_t>(n)));
   }
 }
 
