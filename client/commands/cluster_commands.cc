@@ -181,7 +181,7 @@ absl::StatusOr<common::JobSpec> BuildJobSpec(const CommandContext& context, Comm
   spec.max_restarts = parsed.Get("max_restarts").is_number() ? parsed.Get("max_restarts").get<int>() : 0;
   // torchrun's rendezvous windows, per job.
   ASSIGN_OR_RETURN(const auto rdzv_conf, common::ParseRdzvConf(common::PythonStr(parsed.Get("rdzv_conf"))));
-  ASSIGN_OR_RETURN(const std::optional<double> join_timeout, common::RdzvConfSeconds(rdzv_conf, "join_timeout"));
+  ASSIGN_OR_RETURN(const std::optional<double> join_timeout, common::RdzvJoinTimeout(rdzv_conf));
   ASSIGN_OR_RETURN(const std::optional<double> last_call, common::RdzvConfSeconds(rdzv_conf, "last_call_timeout"));
   if (join_timeout) spec.join_timeout_s = *join_timeout;
   if (last_call) spec.last_call_s = *last_call;

@@ -48,15 +48,6 @@ std::optional<std::string> ClusterAddress(const CommandContext& context, const c
   return config_cluster;
 }
 
-absl::Duration RdzvTimeout(const common::LaunchPlan& plan) {
-  for (const char* key : {"join_timeout", "timeout"}) {
-    if (auto it = plan.rdzv_conf.find(key); it != plan.rdzv_conf.end()) {
-      if (auto seconds = common::ParseDouble(it->second); seconds && *seconds > 0) return absl::Seconds(*seconds);
-    }
-  }
-  return absl::Seconds(900);  // torchrun's static rendezvous default
-}
-
 absl::StatusOr<int> RdzvPort(const common::LaunchPlan& plan) {
   if (auto it = plan.rdzv_conf.find("rdzv_port"); it != plan.rdzv_conf.end()) {
     auto port = common::ParseInt64(it->second);
@@ -168,7 +159,8 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
   agent::GroupLayout layout = agent::LayoutFromPlan(launch);
   std::unique_ptr<agent::RendezvousServer> server;
   std::unique_ptr<agent::RendezvousClient> client;
-  const absl::Duration rdzv_timeout = RdzvTimeout(launch);
+  // torchrun's static rendezvous default: 900 s.
+  const absl::Duration rdzv_timeout = absl::Seconds(launch.rdzv_join_timeout.value_or(900));
   // Which attempt's group runs now (-1 between attempts), so that a restart pushed for an attempt
   // that is already over is ignored.
   std::atomic<int> running_attempt{-1};

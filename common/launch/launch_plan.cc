@@ -365,6 +365,16 @@ absl::StatusOr<std::optional<double>> RdzvConfSeconds(const std::map<std::string
   return seconds;
 }
 
+absl::StatusOr<std::optional<double>> RdzvJoinTimeout(const std::map<std::string, std::string>& conf) {
+  for (std::string_view key : {"join_timeout", "timeout"}) {
+    ASSIGN_OR_RETURN(const std::optional<double> seconds, RdzvConfSeconds(conf, key));
+    if (!seconds) continue;
+    if (*seconds == 0) return Invalid(StrCat("--rdzv_conf ", key, "=", conf.at(std::string(key)), ": expected seconds > 0"));
+    return seconds;
+  }
+  return std::optional<double>();
+}
+
 std::optional<std::filesystem::path> LaunchConfigPath(const LaunchArgs& args, const Environment& env) {
   if (!args.IsNone("config_file")) return std::filesystem::path(PythonStr(args.Get("config_file")));
   if (args.Truthy("cpu")) return std::nullopt;
@@ -576,6 +586,7 @@ absl::StatusOr<LaunchPlan> PlanLaunch(LaunchArgs args, const std::optional<Clust
   if (args.Truthy("enable_cpu_affinity")) env["ACCELERATE_CPU_AFFINITY"] = "1";
 
   ASSIGN_OR_RETURN(plan.rdzv_conf, ParseRdzvConf(PythonStr(args.Get("rdzv_conf"))));
+  ASSIGN_OR_RETURN(plan.rdzv_join_timeout, RdzvJoinTimeout(plan.rdzv_conf));
   plan.rdzv_backend = PythonStr(args.Get("rdzv_backend"));
   if (plan.rdzv_backend != "static" && plan.num_machines > 1) {
     plan.warnings.push_back(StrCat("--rdzv_backend ", plan.rdzv_backend,

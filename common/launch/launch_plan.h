@@ -70,6 +70,7 @@ struct LaunchPlan {
 
   std::string rdzv_backend = "static";
   std::map<std::string, std::string> rdzv_conf;
+  std::optional<double> rdzv_join_timeout;  // seconds, from rdzv_conf (RdzvJoinTimeout); nullopt: default
   std::string run_id = "none";
   std::string role = "default";
   int max_restarts = 0;
@@ -92,6 +93,11 @@ absl::StatusOr<std::map<std::string, std::string>> ParseRdzvConf(std::string_vie
 /// the item when its value is not a number >= 0.
 absl::StatusOr<std::optional<double>> RdzvConfSeconds(const std::map<std::string, std::string>& conf,
                                                       std::string_view key);
+
+/// How long machines wait for each other, from a parsed --rdzv_conf: `join_timeout` (torchrun's
+/// dynamic rendezvous key), else `timeout` (its static rendezvous key); nullopt when neither is there.
+/// InvalidArgument naming the item when its value is not a number of seconds > 0.
+absl::StatusOr<std::optional<double>> RdzvJoinTimeout(const std::map<std::string, std::string>& conf);
 
 /// Plans a launch. `config` is the loaded file when LaunchConfigPath() named one. Errors are
 /// InvalidArgument (bad combination, accelerate's meaning in one line) or Unimplemented (a launcher

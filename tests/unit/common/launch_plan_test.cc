@@ -460,6 +460,24 @@ TEST(LaunchPlanTest, RestartBackoffFromRdzvConf) {
   EXPECT_EQ(plan->rdzv_conf.at("timeout"), "60");
 }
 
+TEST(LaunchPlanTest, RdzvJoinTimeoutTakesEitherTorchrunKeyAndRefusesBadValues) {
+  auto dynamic = Plan({"--rdzv_conf", "join_timeout=45,timeout=60", "t.py"}, Host(0));
+  ASSERT_TRUE(dynamic.ok()) << dynamic.status();
+  EXPECT_EQ(dynamic->rdzv_join_timeout, 45.0);
+  auto static_key = Plan({"--rdzv_conf", "timeout=60", "t.py"}, Host(0));
+  ASSERT_TRUE(static_key.ok()) << static_key.status();
+  EXPECT_EQ(static_key->rdzv_join_timeout, 60.0);
+  auto none = Plan({"t.py"}, Host(0));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->rdzv_join_timeout, std::nullopt);
+  for (const char* conf : {"timeout=soon", "join_timeout=-1", "timeout=0"}) {
+    auto bad = Plan({"--rdzv_conf", conf, "t.py"}, Host(0));
+    ASSERT_FALSE(bad.ok()) << conf;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find(std::string("--rdzv_conf ") + conf), std::string::npos) << bad.status();
+  }
+}
+
 TEST(LaunchConfigPathTest, FollowsAccelerateRule) {
   const ArgParser parser = MakeLaunchParser("accelctl launch");
   const Environment env(std::map<std::string, std::string>{{"HF_HOME", "/nonexistent/hf"}});
