@@ -78,12 +78,9 @@ nlohmann::ordered_json ToJson(const common::Allocation& allocation) {
 
 int RunAllocationCommand(const CommandContext& context, CommandArgs args) {
   const common::ArgParser parser = AllocationParser();
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "allocation", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "allocation", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   const std::string action = parsed->positionals.front();
   const std::string address = Pick(*parsed, context, "agent", {"ACCEL_AGENT"}).value_or(kDefaultAgent);
   const int wait = parsed->Value("wait") ? std::stoi(*parsed->Value("wait")) : 0;

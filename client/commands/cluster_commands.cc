@@ -291,12 +291,9 @@ int RunStatusCommand(const CommandContext& context, CommandArgs args) {
   common::ArgParser parser = ClusterParser("accelctl status", "Show the cluster's jobs, or one job in detail.");
   parser.Add({.name = "json", .kind = common::ArgKind::kFlag, .help = "machine-readable output"});
   parser.AddPositional({"job", "a job id", /*optional=*/true});
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "status", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "status", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   const bool json = parsed->Flag("json");
   if (!parsed->positionals.empty()) {
@@ -344,12 +341,9 @@ int RunLogsCommand(const CommandContext& context, CommandArgs args) {
   parser.Add({.name = "rank", .kind = common::ArgKind::kValue, .type = common::ArgType::kInt, .help = "only this rank's lines"});
   parser.Add({.name = "json", .kind = common::ArgKind::kFlag, .help = "one JSON object per line, for scripts"});
   parser.AddPositional({"job", "the job id"});
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "logs", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "logs", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   const int rank = parsed->Value("rank") ? static_cast<int>(*common::ParseInt64(*parsed->Value("rank"))) : -1;
   SignalThread signal_thread([&](int) { client.Cancel(); });
@@ -371,12 +365,9 @@ int RunStopCommand(const CommandContext& context, CommandArgs args) {
   common::ArgParser parser = ClusterParser("accelctl stop", "Cancel a job on every node.");
   parser.Add({.name = "json", .kind = common::ArgKind::kFlag, .help = "print the job's record as JSON"});
   parser.AddPositional({"job", "the job id"});
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "stop", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "stop", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   auto job = client.CancelJob(parsed->positionals.front());
   if (!job.ok()) return ReportError(context, "stop", job.status());
@@ -391,12 +382,9 @@ int RunStopCommand(const CommandContext& context, CommandArgs args) {
 int RunNodesCommand(const CommandContext& context, CommandArgs args) {
   common::ArgParser parser = ClusterParser("accelctl nodes", "List the nodes registered with the coordinator.");
   parser.Add({.name = "json", .kind = common::ArgKind::kFlag, .help = "machine-readable output"});
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "nodes", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "nodes", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   CoordinatorClient client(AddressFrom(context, *parsed), SecurityFrom(context, *parsed));
   auto nodes = client.ListNodes();
   if (!nodes.ok()) return ReportError(context, "nodes", nodes.status());

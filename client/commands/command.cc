@@ -19,6 +19,22 @@ int ReportError(const CommandContext& context, std::string_view command, const a
   return usage_error ? kExitUsage : kExitFailure;
 }
 
+std::optional<common::ParsedArgs> ParseCommandArgs(const CommandContext& context, std::string_view command,
+                                                   const common::ArgParser& parser, CommandArgs args,
+                                                   int* exit_code) {
+  absl::StatusOr<common::ParsedArgs> parsed = parser.Parse(args);
+  if (!parsed.ok()) {
+    *exit_code = ReportError(context, command, parsed.status(), /*usage_error=*/true);
+    return std::nullopt;
+  }
+  if (parsed->help) {
+    *context.out << parser.Help();
+    *exit_code = kExitOk;
+    return std::nullopt;
+  }
+  return *std::move(parsed);
+}
+
 std::optional<std::filesystem::path> FindCompanionProgram(const std::filesystem::path& self, std::string_view name) {
   const std::filesystem::path dir = self.parent_path();
   for (const std::filesystem::path& candidate : {dir / name, dir.parent_path() / "libexec" / "accel" / name}) {

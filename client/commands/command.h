@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "common/cli/arg_parser.h"
 #include "common/environment.h"
 
 namespace accel::client {
@@ -41,6 +42,13 @@ inline constexpr int kExitUsage = 2;
 /// otherwise.
 int ReportError(const CommandContext& context, std::string_view command, const absl::Status& status,
                 bool usage_error = false);
+
+/// Parses a subcommand's words with `parser`. Returns the arguments to go on with, or nullopt when the
+/// command is already over: --help was printed to context.out (*exit_code = 0), or the usage error was
+/// reported as one line (*exit_code = 2).
+std::optional<common::ParsedArgs> ParseCommandArgs(const CommandContext& context, std::string_view command,
+                                                   const common::ArgParser& parser, CommandArgs args,
+                                                   int* exit_code);
 
 int RunConfigCommand(const CommandContext& context, CommandArgs args);
 int RunEnvCommand(const CommandContext& context, CommandArgs args);

@@ -54,12 +54,9 @@ int RunDefault(const CommandContext& context, CommandArgs args) {
               .choices = {"no", "fp16", "bf16"},
               .help = "Whether or not to use mixed precision training. Choose between FP16 and BF16 (bfloat16) "
                       "training. BF16 training is only supported on Nvidia Ampere GPUs and PyTorch 1.10 or later."});
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "config default", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "config default", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   const std::filesystem::path path = ConfigPath(context, *parsed);
   std::error_code error;
   if (std::filesystem::exists(path, error)) {
@@ -79,12 +76,9 @@ int RunDefault(const CommandContext& context, CommandArgs args) {
 int RunUpdate(const CommandContext& context, CommandArgs args) {
   ArgParser parser("accelctl config update", "Update an existing config file with the latest defaults while maintaining the old configuration.");
   parser.Add(ConfigFileOption("The path to the config file to update. Will default to the default config file."));
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "config update", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "config update", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   const std::filesystem::path path = ConfigPath(context, *parsed);
   std::error_code error;
   if (!std::filesystem::exists(path, error)) {
@@ -111,12 +105,9 @@ int RunQuestionnaire(const CommandContext& context, CommandArgs args) {
       "subcommands:\n"
       "  default   Create a default config file for Accelerate with only a few flags set.\n"
       "  update    Update an existing config file with the latest defaults while maintaining the old configuration.");
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "config", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "config", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   auto config = RunConfigQuestionnaire(
       QuestionnaireIo{.in = context.in, .out = context.out, .interactive = context.stdin_is_terminal, .env = &context.env});
   if (!config.ok()) return ReportError(context, "config", config.status());

@@ -248,12 +248,9 @@ int RunEnvCommand(const CommandContext& context, CommandArgs args) {
               .kind = common::ArgKind::kValue,
               .metavar = "CONFIG_FILE",
               .help = "The config file to use for the default values in the launching script."});
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "env", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "env", parser, args, &exit_code);
+  if (!parsed) return exit_code;
 
   // The config first, as accelerate does: a broken file aborts before anything is printed (and before
   // the Python probe is started).

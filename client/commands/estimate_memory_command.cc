@@ -357,12 +357,9 @@ std::string Describe(std::string_view model, const ModelParameters& parameters) 
 
 int RunEstimateMemoryCommand(const CommandContext& context, CommandArgs args) {
   const ArgParser parser = MakeParser();
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, kCommand, parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, kCommand, parser, args, &exit_code);
+  if (!parsed) return exit_code;
   auto dtypes = ParseDtypes(*parsed);
   if (!dtypes.ok()) return ReportError(context, kCommand, dtypes.status(), /*usage_error=*/true);
   bool usage_error = false;

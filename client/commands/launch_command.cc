@@ -96,12 +96,9 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
   if (auto status = agent::BlockSupervisorSignals(); !status.ok()) return ReportError(context, "launch", status);
 
   const common::ArgParser parser = common::MakeLaunchParser("accelctl launch");
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "launch", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "launch", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   auto launch_args = common::ParseLaunchArgs(parser, args);
   if (!launch_args.ok()) return ReportError(context, "launch", launch_args.status(), /*usage_error=*/true);
 
@@ -212,10 +209,10 @@ int RunLaunchCommand(const CommandContext& context, CommandArgs args) {
       context.err->flush();
       agent.RequestRestart(reason, next_attempt - 1);
     };
-    callbacks.on_abort = [&](const std::string& reason, int exit_code) {
+    callbacks.on_abort = [&](const std::string& reason, int abort_code) {
       {
         absl::MutexLock lock(&abort_mu);
-        aborted.emplace(reason, exit_code);
+        aborted.emplace(reason, abort_code);
       }
       agent.RequestStop(SIGTERM);
     };

@@ -30,12 +30,9 @@ int RunTestCommand(const CommandContext& context, CommandArgs args) {
                       "in the cache location, which is the content of the environment `HF_HOME` suffixed with "
                       "'accelerate', or if you don't have such an environment variable, your cache directory "
                       "('~/.cache' or the content of `XDG_CACHE_HOME`) suffixed with 'huggingface'."});
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "test", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "test", parser, args, &exit_code);
+  if (!parsed) return exit_code;
 
   const std::optional<std::filesystem::path> selftest = FindCompanionProgram(context.self, kSelfTestName);
   if (!selftest) {

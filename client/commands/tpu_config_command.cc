@@ -188,12 +188,9 @@ absl::StatusOr<std::vector<std::string>> BuildTpuConfigArgv(TpuConfigArgs args,
 
 int RunTpuConfigCommand(const CommandContext& context, CommandArgs args) {
   const common::ArgParser parser = MakeTpuConfigParser();
-  auto parsed = parser.Parse(args);
-  if (!parsed.ok()) return ReportError(context, "tpu-config", parsed.status(), /*usage_error=*/true);
-  if (parsed->help) {
-    *context.out << parser.Help();
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  const std::optional<common::ParsedArgs> parsed = ParseCommandArgs(context, "tpu-config", parser, args, &exit_code);
+  if (!parsed) return exit_code;
   TpuConfigArgs tpu;
   tpu.tpu_name = parsed->Value("tpu_name");
   tpu.tpu_zone = parsed->Value("tpu_zone");
