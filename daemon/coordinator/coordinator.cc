@@ -12,6 +12,20 @@
 namespace accel::daemon {
 namespace {
 
+// The job's world size: the sum of every node's local world size; nullopt when there are no nodes or
+// while one has not reported its own (size <= 0).
+template <typename Nodes, typename LocalSizeOf>
+std::optional<int> SumOfLocalSizes(const Nodes& nodes, LocalSizeOf local_size_of) {
+  if (std::empty(nodes)) return std::nullopt;
+  int world = 0;
+  for (const auto& node : nodes) {
+    const int size = local_size_of(node);
+    if (size <= 0) return std::nullopt;
+    world += size;
+  }
+  return world;
+}
+
 using common::JobEvent;
 using common::JobState;
 
@@ -657,14 +671,13 @@ void Coordinator::OnStartDone(const std::string& job_id, int attempt, const std:
   if (job->phase == Phase::kDone) {
     // A short job can end before every node's answer arrives: its record still learns the world size.
     if (!result.ok()) return;
-    int world = 0;
     for (auto& [name, size] : job->final_local_sizes) {
       if (name == node) size = *result;
-      if (size <= 0) return;
-      world += size;
     }
-    if (world > 0 && world != job->record.world_size) {
-      job->record.world_size = world;
+    const std::optional<int> world =
+        SumOfLocalSizes(job->final_local_sizes, [](const auto& entry) { return entry.second; });
+    if (world && *world != job->record.world_size) {
+      job->record.world_size = *world;
       Save(*job);
     }
     return;
@@ -767,14 +780,12 @@ void Coordinator::OnGroupEvent(const std::string& job_id, AgentClient::WatchId w
 }
 
 bool Coordinator::UpdateWorldSize(Job& job) {
-  int world = 0;
-  for (const auto& member : job.members) {
-    if (member.local_world_size <= 0) return false;
-    world += member.local_world_size;
-  }
+  const std::optional<int> world =
+      SumOfLocalSizes(job.members, [](const Member& member) { return member.local_world_size; });
+  if (!world) return false;
   job.local_world_size_hint = job.members.front().local_world_size;
-  if (job.record.world_size == world) return false;
-  job.record.world_size = world;
+  if (job.record.world_size == *world) return false;
+  job.record.world_size = *world;
   return true;
 }
 
