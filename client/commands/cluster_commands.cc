@@ -201,7 +201,12 @@ int RunClusterLaunch(const CommandContext& context, CommandArgs args, const comm
   const std::optional<int> rank_filter =
       parsed.Get("rank").is_number() ? std::optional<int>(parsed.Get("rank").get<int>()) : std::nullopt;
 
-  const auto security = CoordinatorClient::SecurityFilesFromEnvironment(context.env);
+  // The same flags over the environment as the other cluster commands (SecurityFrom).
+  CoordinatorClient::SecurityFiles security = CoordinatorClient::SecurityFilesFromEnvironment(context.env);
+  for (auto [flag, file] : {std::pair{"tls_ca", &security.tls_ca}, std::pair{"tls_cert", &security.tls_cert},
+                            std::pair{"tls_key", &security.tls_key}, std::pair{"token_file", &security.token_file}}) {
+    if (!parsed.IsNone(flag)) *file = common::PythonStr(parsed.Get(flag));
+  }
   CoordinatorClient client(address, security);
   std::atomic<int> signals{0};
   absl::Mutex mu;

@@ -183,6 +183,10 @@ std::vector<Row> Rows() {
       {"nodes", V, S, "null", kAccel, "With --cluster: run on exactly these nodes (comma-separated names)."},
       {"detach", F, S, "false", kAccel, "With --cluster: print the job id and return instead of following the job."},
       {"rank", V, I, "null", kAccel, "With --cluster: show only this rank's output."},
+      {"tls_ca", V, S, "null", kAccel, "With --cluster: the cluster CA, for TLS to a TCP coordinator (default $ACCEL_TLS_CA)."},
+      {"tls_cert", V, S, "null", kAccel, "With --cluster: client certificate (default $ACCEL_TLS_CERT)."},
+      {"tls_key", V, S, "null", kAccel, "With --cluster: its private key (default $ACCEL_TLS_KEY)."},
+      {"token_file", V, S, "null", kAccel, "With --cluster: file holding a bearer token (default $ACCEL_TOKEN_FILE)."},
   };
 }
 

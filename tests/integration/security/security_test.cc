@@ -178,6 +178,13 @@ TEST_F(TlsTest, OnlyClientsWithCertificatesOfTheClusterCaGetIn) {
                     ClientEnv("client"), seconds(60), dir_.path());
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("over-tls"), std::string::npos) << result.out;
+  // ... and with the flags instead of the environment.
+  result = Accelctl({"launch", "--cluster", address_, "--tls_ca", File("ca.pem"), "--tls-cert", File("client.pem"),
+                     "--tls_key", File("client.key"), "--cpu", "--num_processes", "1", "--no_python", "/bin/echo",
+                     "flags-over-tls"},
+                    BaseEnv(dir_.path()), seconds(60), dir_.path());
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("flags-over-tls"), std::string::npos) << result.out;
 }
 
 TEST_F(TlsTest, BearerTokensOverTls) {
@@ -194,6 +201,16 @@ TEST_F(TlsTest, BearerTokensOverTls) {
   EXPECT_NE(result.exit_code, 0);
   result = Accelctl({"nodes"}, With(BaseEnv(dir_.path()), {{"ACCEL_CLUSTER", address_}}), seconds(10));
   EXPECT_NE(result.exit_code, 0);
+  // A launch takes --token_file as well, in either spelling (detached: no agent runs it here).
+  auto detached_launch = [&](const std::string& flag, const std::string& token_file) {
+    return Accelctl({"launch", flag, token_file, "--detach", "--cpu", "--num_processes", "1", "--no_python", "/bin/true"},
+                    ClientEnv(""), seconds(10), dir_.path());
+  };
+  result = detached_launch("--token_file", File("good.token"));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  result = detached_launch("--token-file", File("bad.token"));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.err.find("token"), std::string::npos) << result.err;
 }
 
 // --- users: ownership, run-as, limits ---------------------------------------------------------------
