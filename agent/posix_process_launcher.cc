@@ -333,7 +333,9 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> PosixProcessLauncher::Launch(const
   // launcher's address space until execve(), so nothing is copied. fork() copies the page tables of a
   // launcher that maps dozens of libraries and then takes a copy-on-write fault (and a TLB shootdown
   // across the loop threads) for every page either side touches; that was most of the cost of
-  // starting 64 workers. CLONE_PIDFD hands back the pidfd atomically.
+  // starting 64 workers. CLONE_PIDFD hands back the pidfd atomically. The first child's calls through
+  // the PLT bind those symbols for the launcher too (the GOT is shared); the lazy binder takes no lock
+  // that the suspended thread could be holding, so this cannot deadlock.
   ChildStack stack;
   if (!stack.ok()) return absl::ResourceExhaustedError(common::StrCat("mmap of the child stack: ", std::strerror(errno)));
   int pidfd_number = -1;
