@@ -192,13 +192,14 @@ int main(int argc, char** argv) {
     link->Start();
   }
 
-  // systemd (Type=notify): ready once serving; the watchdog pings while the node agent answers.
+  // systemd (Type=notify): ready once serving; then the watchdog pings while the node agent answers
+  // (in this order: a ping thread started first could beat READY=1 to the socket).
   accel::daemon::SystemdNotifier systemd;
+  systemd.Ready(accel::common::StrCat("serving on ", accel::common::StrJoin(config.listen, ", ")));
   systemd.StartWatchdog([&node_agent] {
     if (node_agent) node_agent->RunningGroups();  // blocks (no ping) if the agent's lock is stuck
     return true;
   });
-  systemd.Ready(accel::common::StrCat("serving on ", accel::common::StrJoin(config.listen, ", ")));
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -108,7 +108,25 @@ std::string Mark(const YAML::Mark& mark) {
   return StrCat("line ", mark.line + 1, ", column ", mark.column + 1);
 }
 
-absl::StatusOr<ConfigValue> FromYamlNode(const YAML::Node& node) {
+// What one document may cost to convert. Aliases make the node graph a DAG, or even a cycle (`a: &x
+// {b: *x}`), so a small file can expand without end; a config file or a job's config text comes from
+// users, and a crash or a hang here would take acceld down with it. Real configs are 3 levels deep
+// and a few hundred values.
+struct YamlBudget {
+  static constexpr int kMaxDepth = 64;
+  static constexpr size_t kMaxValues = 100'000;
+  size_t values = 0;
+};
+
+absl::StatusOr<ConfigValue> FromYamlNode(const YAML::Node& node, int depth, YamlBudget& budget) {
+  if (++budget.values > YamlBudget::kMaxValues) {
+    return absl::InvalidArgumentError(
+        StrCat("the YAML document expands to more than ", YamlBudget::kMaxValues, " values (through aliases?)"));
+  }
+  if (depth > YamlBudget::kMaxDepth) {
+    return absl::InvalidArgumentError(StrCat("YAML nested more than ", YamlBudget::kMaxDepth, " levels deep at ",
+                                             Mark(node.Mark()), " (an alias inside its own anchor?)"));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -131,7 +149,7 @@ absl::StatusOr<ConfigValue> FromYamlNode(const YAML::Node& node) {
       }
       ConfigValue list = ConfigValue::array();
       for (const auto& item : node) {
-        auto value = FromYamlNode(item);
+        auto value = FromYamlNode(item, depth + 1, budget);
         if (!value.ok()) return value.status();
         list.push_back(*std::move(value));
       }
@@ -147,7 +165,7 @@ absl::StatusOr<ConfigValue> FromYamlNode(const YAML::Node& node) {
           return absl::InvalidArgumentError(
               StrCat("mapping keys must be plain scalars (", Mark(entry.first.Mark()), ")"));
         }
-        auto value = FromYamlNode(entry.second);
+        auto value = FromYamlNode(entry.second, depth + 1, budget);
         if (!value.ok()) return value.status();
         object[entry.first.Scalar()] = *std::move(value);
       }
@@ -299,7 +317,8 @@ ConfigValue ResolveYamlScalar(std::string_view text) {
 absl::StatusOr<ConfigValue> ParseYaml(std::string_view text) {
   try {
     const YAML::Node root = YAML::Load(std::string(text));
-    return FromYamlNode(root);
+    YamlBudget budget;
+    return FromYamlNode(root, 0, budget);
   } catch (const YAML::Exception& error) {
     return absl::InvalidArgumentError(
         StrCat("invalid YAML at ", Mark(error.mark), ": ", error.msg));

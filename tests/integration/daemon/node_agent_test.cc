@@ -143,6 +143,11 @@ TEST_F(NodeAgentTest, ABadLaunchLineIsRefusedWithThePlannersMessage) {
   refused = agent_->StartGroup(spec, Assignment(0));
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("default_config.yaml"), std::string::npos);
+  // A config text whose alias sits inside its own anchor used to recurse until the agent crashed.
+  spec.config_text = "compute_environment: LOCAL_MACHINE\nextra: &x\n  again: *x\n";
+  refused = agent_->StartGroup(spec, Assignment(0));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("levels deep"), std::string::npos) << refused.status();
 }
 
 }  // namespace

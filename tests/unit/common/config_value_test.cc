@@ -67,6 +67,29 @@ TEST(ParseYamlTest, SyntaxErrorNamesTheLine) {
   EXPECT_NE(value.status().message().find("line"), std::string::npos) << value.status();
 }
 
+TEST(ParseYamlTest, AliasesWorkButCannotRecurseOrExplode) {
+  auto shared = ParseYaml("base: &b {x: 1}\nuse: *b\n");
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_EQ((*shared)["use"]["x"], 1);
+  // An alias inside its own anchor is a cycle: refused, not followed until the stack runs out.
+  auto cycle = ParseYaml("a: &x\n  b: *x\n");
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_EQ(cycle.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(cycle.status().message().find("levels deep"), std::string::npos) << cycle.status();
+  // The fuzzer's find: the same through a flow sequence.
+  EXPECT_FALSE(ParseYaml("anchors: &a\n 1,] 2[ref: *a\n").ok());
+  // Ten levels of doubling is 2^10 leaves per level: "billion laughs" stops at the value budget.
+  std::string laughs = "l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i <= 9; ++i) {
+    laughs += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) laughs += std::string(j == 0 ? "" : ", ") + "*l" + std::to_string(i - 1);
+    laughs += "]\n";
+  }
+  auto exploded = ParseYaml(laughs);
+  ASSERT_FALSE(exploded.ok());
+  EXPECT_NE(exploded.status().message().find("expands to more than"), std::string::npos) << exploded.status();
+}
+
 TEST(ParseYamlTest, UnknownTagIsAnError) {
   auto value = ParseYaml("a: !!python/tuple [1, 2]\n");
   ASSERT_FALSE(value.ok());
