@@ -1,4 +1,5 @@
 #include "common/config/cluster_config.h"
+#include "common/files.h"
 #include "common/strings.h"
 
 #include <pwd.h>
@@ -532,22 +533,8 @@ absl::Status SaveClusterConfig(const ClusterConfig& config, const std::filesyste
           StrCat("cannot create directory ", path.parent_path().string(), ": ", error.message()));
     }
   }
-  const std::filesystem::path temporary = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(temporary, error);
-      return absl::PermissionDeniedError(StrCat("cannot write ", temporary.string()));
-    }
-  }
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    return absl::PermissionDeniedError(StrCat("cannot write ", path.string(), ": ", error.message()));
-  }
-  return absl::OkStatus();
+  // A config file is the user's: created with the umask's say, not a fixed mode.
+  return WriteFileAtomically(path, text, 0666);
 }
 
 std::filesystem::path HuggingFaceCacheHome(const Environment& env) {

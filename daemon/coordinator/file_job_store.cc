@@ -9,7 +9,9 @@
 #include <sstream>
 #include <system_error>
 
+#include "common/files.h"
 #include "common/strings.h"
+#include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -21,22 +23,8 @@ namespace fs = std::filesystem;
 
 constexpr int kRecordVersion = 1;
 
-absl::Status ErrnoError(std::string_view what, const fs::path& path, int err) {
-  return absl::InternalError(common::StrCat(what, " ", path.string(), ": ", std::strerror(err)));
-}
-
-// Writes all of `data`, retrying short writes and EINTR.
-absl::Status WriteAll(int fd, std::string_view data, const fs::path& path) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("write", path, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
+using common::ErrnoError;
+using common::WriteAll;
 
 std::string Dump(const json& value) {
   // Invalid UTF-8 (worker output is arbitrary bytes) becomes U+FFFD instead of throwing.
@@ -151,14 +139,10 @@ absl::StatusOr<std::unique_ptr<FileJobStore>> FileJobStore::Create(const fs::pat
           common::StrCat("cannot create ", (state_dir / sub).string(), ": ", ec.message()));
     }
   }
-  const fs::path jobs = state_dir / "jobs";
-  common::UniqueFd dir_fd(::open(jobs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_fd) return ErrnoError("open", jobs, errno);
-  return std::unique_ptr<FileJobStore>(new FileJobStore(state_dir, std::move(dir_fd)));
+  return std::unique_ptr<FileJobStore>(new FileJobStore(state_dir));
 }
 
-FileJobStore::FileJobStore(fs::path state_dir, common::UniqueFd jobs_dir_fd)
-    : state_dir_(std::move(state_dir)), jobs_dir_fd_(std::move(jobs_dir_fd)) {}
+FileJobStore::FileJobStore(fs::path state_dir) : state_dir_(std::move(state_dir)) {}
 
 FileJobStore::~FileJobStore() = default;
 
@@ -174,8 +158,8 @@ absl::StatusOr<std::vector<common::JobRecord>> FileJobStore::LoadAll() {
   for (const auto& entry : it) {
     const fs::path path = entry.path();
     const std::string name = path.filename().string();
-    if (name.starts_with(".") && name.ends_with(".tmp")) {
-      // A Save that crashed before its rename: the previous record (if any) is still intact.
+    if (name.starts_with(".") && name.find(".json.tmp") != std::string::npos) {
+      // A Save that crashed before its rename (WriteFileAtomically): the previous record, if any, is intact.
       fs::remove(path, ec);
       continue;
     }
@@ -203,29 +187,7 @@ absl::StatusOr<std::vector<common::JobRecord>> FileJobStore::LoadAll() {
 
 absl::Status FileJobStore::Save(const common::JobRecord& job) {
   if (!IsValidJobId(job.id)) return absl::InvalidArgumentError(common::StrCat("invalid job id '", job.id, "'"));
-  const fs::path final_path = JobPath(job.id);
-  const fs::path temp_path = state_dir_ / "jobs" / ("." + job.id + ".json.tmp");
-  const std::string text = JobRecordToJson(job) + "\n";
-  {
-    common::UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd) return ErrnoError("open", temp_path, errno);
-    if (auto status = WriteAll(fd.get(), text, temp_path); !status.ok()) {
-      ::unlink(temp_path.c_str());
-      return status;
-    }
-    if (::fdatasync(fd.get()) != 0) {
-      const int err = errno;
-      ::unlink(temp_path.c_str());
-      return ErrnoError("fdatasync", temp_path, err);
-    }
-  }
-  if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp_path.c_str());
-    return ErrnoError("rename", final_path, err);
-  }
-  if (::fsync(jobs_dir_fd_.get()) != 0) return ErrnoError("fsync", state_dir_ / "jobs", errno);
-  return absl::OkStatus();
+  return common::WriteFileAtomically(JobPath(job.id), JobRecordToJson(job) + "\n");
 }
 
 absl::Status FileJobStore::AppendLog(const std::string& job_id, const common::LogLine& line) {

@@ -1,12 +1,11 @@
 // FileJobStore: job records and logs in the coordinator's state directory.
 //
-//   <state_dir>/jobs/<id>.json   one JobRecord as JSON, replaced atomically on every Save: written to a
-//                                temporary file, fsynced, renamed over the old one, and the directory
-//                                fsynced, so a crash leaves either the old or the new record.
+//   <state_dir>/jobs/<id>.json   one JobRecord as JSON, replaced atomically on every Save
+//                                (common::WriteFileAtomically): a crash leaves the old or the new record.
 //   <state_dir>/logs/<id>.log    the job's log lines, one JSON object per line, appended (not fsynced).
 //
-// Not thread-safe: the coordinator's loop thread owns it. Lifetime: keeps a descriptor for the jobs
-// directory and one per open job log until CloseLog or destruction.
+// Not thread-safe: the coordinator's loop thread owns it. Lifetime: keeps one descriptor per open job
+// log until CloseLog or destruction.
 #pragma once
 
 #include <filesystem>
@@ -38,10 +37,9 @@ class FileJobStore final : public JobStore {
   std::filesystem::path LogPath(const std::string& job_id) const;
 
  private:
-  FileJobStore(std::filesystem::path state_dir, common::UniqueFd jobs_dir_fd);
+  explicit FileJobStore(std::filesystem::path state_dir);
 
   const std::filesystem::path state_dir_;
-  const common::UniqueFd jobs_dir_fd_;  // for fsync after rename
   std::map<std::string, common::UniqueFd> open_logs_;
 };
 
