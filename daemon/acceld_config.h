@@ -24,7 +24,7 @@ struct AcceldConfig {
   std::string advertise_address;              // what the coordinator dials to reach this agent (default: the first TCP listen address, else the first)
   std::string coordinator;                    // the coordinator's address (agents); default for role both: this process
   std::string log_root = "/var/log/accel";    // workers' logs: <log_root>/<job>/attempt_<n>/<local_rank>/
-  std::string state_dir = "/var/lib/accel";   // the coordinator's job records
+  std::string state_dir = "/var/lib/accel";   // the coordinator's job records; the node's allocation.json
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(5);
   absl::Duration join_timeout = absl::Seconds(600);  // coordinator: a job waits this long for MIN nodes

@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
   if (runs_agent) {
     node_agent = std::make_unique<accel::daemon::NodeAgent>(
         accel::daemon::NodeAgentOptions{.node_name = config.node_name, .log_root = config.log_root,
-                                        .slurm_integration = config.slurm_integration},
+                                        .slurm_integration = config.slurm_integration,
+                                        .allocation_file = config.state_dir + "/allocation.json"},
         metrics ? &metrics->workers() : nullptr);
     agent_service = std::make_unique<accel::daemon::AgentServiceImpl>(*node_agent, [node] { return node; }, *authenticator);
   }

@@ -69,11 +69,6 @@ auto WithWait(int wait_seconds, Call call) {
   }
 }
 
-nlohmann::ordered_json ToJson(const common::Allocation& allocation) {
-  return {{"job_id", allocation.job_id}, {"user", allocation.user},  {"uid", allocation.uid},
-          {"gpus", allocation.gpus},     {"begin_unix_ms", allocation.begin_unix_ms}};
-}
-
 }  // namespace
 
 int RunAllocationCommand(const CommandContext& context, CommandArgs args) {
@@ -94,7 +89,7 @@ int RunAllocationCommand(const CommandContext& context, CommandArgs args) {
     auto allocation = WithWait(wait, [&] { return client.GetAllocation(); });
     if (!allocation.ok()) return ReportError(context, "allocation", allocation.status());
     if (parsed->Flag("json")) {
-      *context.out << (*allocation ? ToJson(**allocation).dump(2) : "null") << "\n";
+      *context.out << (*allocation ? common::AllocationToJson(**allocation).dump(2) : "null") << "\n";
     } else if (!*allocation) {
       *context.out << "not allocated\n";
     } else {

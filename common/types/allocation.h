@@ -4,7 +4,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 
 namespace accel::common {
 
@@ -23,5 +27,11 @@ struct AllocationEnd {
   std::vector<std::string> stopped_jobs;  // accel jobs whose groups on this node were stopped
   bool was_current = false;               // the allocation was the node's current one
 };
+
+/// {"job_id", "user", "uid", "gpus", "begin_unix_ms"}: what `accelctl allocation show --json` prints
+/// and what acceld keeps in <state_dir>/allocation.json.
+nlohmann::ordered_json AllocationToJson(const Allocation& allocation);
+/// The inverse; InvalidArgument naming the field that is missing or of the wrong type.
+absl::StatusOr<Allocation> AllocationFromJson(std::string_view text);
 
 }  // namespace accel::common

@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "agent/launch_runner.h"
 #include "agent/local_agent.h"
 #include "common/config/cluster_config.h"
+#include "common/files.h"
 #include "common/launch/launch_options.h"
 #include "common/launch/launch_plan.h"
 #include "common/status_macros.h"
@@ -212,7 +215,29 @@ class NodeAgent::Attempt {
 };
 
 NodeAgent::NodeAgent(NodeAgentOptions options, common::WorkerStatsSink* stats)
-    : options_(std::move(options)), stats_(stats) {}
+    : options_(std::move(options)), stats_(stats), allocation_(LoadAllocation()) {
+  if (allocation_) {
+    spdlog::info("allocation of job {} ({}) restored from {}", allocation_->job_id, allocation_->user,
+                 options_.allocation_file);
+  }
+}
+
+std::optional<common::Allocation> NodeAgent::LoadAllocation() const {
+  if (options_.allocation_file.empty()) return std::nullopt;
+  std::error_code error;
+  if (!std::filesystem::exists(options_.allocation_file, error)) return std::nullopt;
+  std::ifstream in(options_.allocation_file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto allocation = common::AllocationFromJson(text.str());
+  if (!in || !allocation.ok()) {
+    // Not fatal: the node then runs as unallocated, and the next Prolog writes a good file.
+    spdlog::error("ignoring the allocation file {}: {}", options_.allocation_file,
+                  allocation.ok() ? "cannot read it" : allocation.status().message());
+    return std::nullopt;
+  }
+  return *std::move(allocation);
+}
 
 NodeAgent::~NodeAgent() {
   std::map<std::string, std::shared_ptr<Attempt>> attempts;
@@ -351,6 +376,12 @@ absl::Status NodeAgent::SetAllocation(common::Allocation allocation) {
         "; cannot also take job ", allocation.job_id, " (accel needs whole nodes: --exclusive)"));
   }
   if (allocation.begin_unix_ms == 0) allocation.begin_unix_ms = NowUnixMs();
+  if (!options_.allocation_file.empty()) {
+    const std::filesystem::path path = options_.allocation_file;
+    std::error_code error;
+    std::filesystem::create_directories(path.parent_path(), error);
+    RETURN_IF_ERROR(common::WriteFileAtomically(path, common::AllocationToJson(allocation).dump() + "\n", 0600));
+  }
   allocation_ = std::move(allocation);
   return absl::OkStatus();
 }
@@ -363,6 +394,10 @@ common::AllocationEnd NodeAgent::EndAllocation(const std::string& job_id, absl::
     if (allocation_ && allocation_->job_id == job_id) {
       allocation_.reset();
       end.was_current = true;
+      std::error_code error;
+      if (!options_.allocation_file.empty() && !std::filesystem::remove(options_.allocation_file, error) && error) {
+        spdlog::error("cannot remove the allocation file {}: {}", options_.allocation_file, error.message());
+      }
     }
     for (auto it = attempts_.begin(); it != attempts_.end();) {
       if (it->second->BelongsTo(job_id)) {

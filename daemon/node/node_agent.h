@@ -5,7 +5,9 @@
 // root cause first), stopped, and every output line labelled with its rank.
 //
 // It also keeps the batch system's allocation of the node (SLURM Prolog/Epilog): who owns the node
-// now and which GPUs they were given. Ending an allocation stops every group that belongs to it.
+// now and which GPUs they were given. Ending an allocation stops every group that belongs to it. With
+// an allocation file the allocation survives a restart of acceld (an upgrade, a crash) in the middle
+// of a batch job, so the owner check and the Epilog still find it.
 //
 // Thread-safe: the gRPC service calls it from its threads; events are delivered on the attempt's
 // threads (log lines on its loop thread).
@@ -36,6 +38,8 @@ struct NodeAgentOptions {
   // With SLURM integration on, only jobs of the current allocation's owner start (run_as.h).
   bool slurm_integration = false;
   int64_t daemon_uid = -1;  // acceld's own uid for the run-as policy; -1: geteuid() (tests pass others)
+  // Where the current allocation is kept (<state_dir>/allocation.json); empty: in memory only.
+  std::string allocation_file;
 };
 
 class NodeAgent {
@@ -67,7 +71,8 @@ class NodeAgent {
 
   /// Records the batch system's allocation of this node (a SLURM Prolog). The same job again
   /// replaces it (a repeated Prolog); FailedPrecondition while another job's allocation is current
-  /// (accel expects whole nodes: `--exclusive` or OverSubscribe=EXCLUSIVE).
+  /// (accel expects whole nodes: `--exclusive` or OverSubscribe=EXCLUSIVE). With an allocation file,
+  /// an error writing it leaves the node as it was.
   absl::Status SetAllocation(common::Allocation allocation);
   /// Ends `job_id`'s allocation (a SLURM Epilog): forgets it when it is current, and stops every
   /// group that belongs to it -- started while it was current, or submitted from inside it
@@ -81,6 +86,8 @@ class NodeAgent {
  private:
   class Attempt;
   void Emit(const common::GroupEvent& event);
+  // The allocation file's content at start; nullopt when there is none (or it cannot be read: logged).
+  std::optional<common::Allocation> LoadAllocation() const;
 
   const NodeAgentOptions options_;
   common::WorkerStatsSink* const stats_;
