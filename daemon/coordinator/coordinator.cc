@@ -1049,7 +1049,14 @@ JobEvent Coordinator::StateEvent(const Job& job, const std::string& message) con
   return event;
 }
 
-void Coordinator::EmitState(Job& job, const std::string& message) { Emit(job, StateEvent(job, message)); }
+void Coordinator::EmitState(Job& job, const std::string& message) {
+  // Final states are logged by Finish(), with the exit code.
+  if (!common::IsFinal(job.record.state)) {
+    spdlog::info("coordinator: job {} {} (attempt {}): {}", job.record.id, common::ToString(job.record.state),
+                 job.record.attempt, message);
+  }
+  Emit(job, StateEvent(job, message));
+}
 
 void Coordinator::Emit(Job& job, const JobEvent& event) {
   const bool is_log = event.kind == JobEvent::Kind::kLog;

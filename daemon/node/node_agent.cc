@@ -25,6 +25,22 @@
 namespace accel::daemon {
 namespace {
 
+const char* KindName(common::GroupEvent::Kind kind) {
+  switch (kind) {
+    case common::GroupEvent::Kind::kStarted:
+      return "all workers running";
+    case common::GroupEvent::Kind::kSucceeded:
+      return "succeeded";
+    case common::GroupEvent::Kind::kFailed:
+      return "failed";
+    case common::GroupEvent::Kind::kStopped:
+      return "stopped";
+    case common::GroupEvent::Kind::kLog:
+      return "log";
+  }
+  return "?";
+}
+
 int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
 
 absl::StatusOr<std::optional<common::ClusterConfig>> ConfigFromSpec(const common::JobSpec& spec) {
@@ -296,6 +312,8 @@ absl::StatusOr<int> NodeAgent::StartGroup(const common::JobSpec& submitted, cons
   attempts_[assignment.job_id] = attempt;
   attempt->SetRunAs(who.run_as);
   attempt->Start(spec.working_dir);
+  spdlog::info("job {} attempt {}: starting {} worker(s) as machine rank {} of {}", assignment.job_id,
+               assignment.attempt, local_world_size, assignment.machine_rank, assignment.num_machines);
   return local_world_size;
 }
 
@@ -314,6 +332,12 @@ absl::Status NodeAgent::StopGroup(const std::string& job_id, int signal) {
 }
 
 void NodeAgent::Emit(const common::GroupEvent& event) {
+  // Every change of an attempt in the daemon's log as well as in the job's stream: the log is what an
+  // admin has when a client is gone.
+  if (event.kind != common::GroupEvent::Kind::kLog) {
+    spdlog::info("job {} attempt {}: {}{}{}", event.job_id, event.attempt, KindName(event.kind),
+                 event.message.empty() ? "" : ": ", event.message);
+  }
   const bool ended = event.kind == common::GroupEvent::Kind::kSucceeded ||
                      event.kind == common::GroupEvent::Kind::kFailed || event.kind == common::GroupEvent::Kind::kStopped;
   if (ended && event.kind != common::GroupEvent::Kind::kStopped) {
