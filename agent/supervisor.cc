@@ -119,6 +119,10 @@ void Supervisor::BeginAttempt() {
     for (pid_t pid : group_->Pids()) reaper_->AddSession(pid);
   }
   PublishStats();
+  // A first monitor pass at once: whoever waits for every worker to run (acceld's coordinator) learns
+  // it now, not a monitor_interval later. Launch() returns after the worker's execve(), so "running"
+  // already means the programs are in place.
+  if (hooks_.on_monitor && group_->state() == WorkerGroup::State::kRunning) hooks_.on_monitor(group_->running());
 }
 
 void Supervisor::OnGroupDone(WorkerGroup::Outcome outcome) {
