@@ -160,6 +160,25 @@ available() {
 }
 
 printf 'label\tlauncher\tkind\tprocs\trep\tt0\tt1\trc\tlog\tcommand\n' >"$out/runs.tsv"
+# stall_report LABEL: the process tree, acceld's threads (where each waits) and the tail of its log.
+stall_report() {
+  local report=$out/logs/$1.stall.txt
+  echo "gpu-bench.sh: $1 is still running; state in logs/$1.stall.txt" >&2
+  {
+    echo "== processes"
+    ps -eo pid,ppid,pgid,sid,stat,wchan:32,etime,args --forest | grep -v ' \[' | cut -c1-300
+    if [ -n "${acceld_pid:-}" ]; then
+      echo "== acceld threads (tid comm wchan, then the kernel stack where readable)"
+      for task in /proc/"$acceld_pid"/task/*; do
+        echo "$(basename "$task") $(cat "$task/comm") $(cat "$task/wchan")"
+        cat "$task/stack" 2>/dev/null
+      done
+      echo "== acceld.log (last 60 lines)"
+      tail -60 "$out/logs/acceld.log"
+    fi
+  } >"$report" 2>&1
+}
+
 # run LABEL LAUNCHER KIND NPROC REP -- COMMAND...
 script_start=$SECONDS
 run() {
@@ -172,11 +191,17 @@ run() {
   local limit=180
   [ "$kind" = exit ] && limit=60
   echo "[$(date -u +%H:%M:%S)] $label: $*" >&2
-  local t0 t1 rc
+  local t0 t1 rc watchdog
+  # A run still going after `limit` seconds is recorded as it stands (logs/LABEL.stall.txt) before it
+  # is killed 10 s later: a sleeping background shell, so the timing is untouched.
+  (sleep "$limit" && stall_report "$label") &
+  watchdog=$!
   t0=$EPOCHREALTIME
-  timeout -k 5 "$limit" "$@" >"$log" 2>&1 </dev/null
+  timeout -k 5 $((limit + 10)) "$@" >"$log" 2>&1 </dev/null
   rc=$?
   t1=$EPOCHREALTIME
+  kill "$watchdog" 2>/dev/null
+  wait "$watchdog" 2>/dev/null
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$launcher" "$kind" "$n" "$rep" "$t0" "$t1" "$rc" \
     "logs/$label.log" "$*" >>"$out/runs.tsv"
   echo "    exit $rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}') s" >&2
