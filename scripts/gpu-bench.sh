@@ -194,7 +194,12 @@ run() {
   local t0 t1 rc watchdog
   # A run still going after `limit` seconds is recorded as it stands (logs/LABEL.stall.txt) before it
   # is killed 10 s later: a sleeping background shell, so the timing is untouched.
-  (sleep "$limit" && stall_report "$label") &
+  (
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    sleep "$limit" </dev/null >/dev/null 2>&1 &
+    sleeper=$!
+    wait "$sleeper" && stall_report "$label"
+  ) &
   watchdog=$!
   t0=$EPOCHREALTIME
   timeout -k 5 $((limit + 10)) "$@" >"$log" 2>&1 </dev/null
