@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "agent/metrics/families.h"
+
 namespace accel::metrics {
 namespace {
 
@@ -67,32 +69,23 @@ std::vector<prometheus::MetricFamily> GpuMetrics::Collect() const {
   absl::MutexLock lock(&mu_);
   unsigned int count = 0;
   if (nvml_->get_count(&count) != 0 || count == 0) return {};
-  prometheus::MetricFamily utilization{"accel_gpu_utilization_ratio",
-                                       "Fraction of the last sample period in which the GPU was busy (NVML).",
-                                       prometheus::MetricType::Gauge, {}};
-  prometheus::MetricFamily used{"accel_gpu_memory_used_bytes", "GPU memory in use (NVML).",
-                                prometheus::MetricType::Gauge, {}};
-  prometheus::MetricFamily total{"accel_gpu_memory_total_bytes", "GPU memory installed (NVML).",
-                                 prometheus::MetricType::Gauge, {}};
+  prometheus::MetricFamily utilization =
+      Family("accel_gpu_utilization_ratio", "Fraction of the last sample period in which the GPU was busy (NVML).",
+             prometheus::MetricType::Gauge);
+  prometheus::MetricFamily used = Family("accel_gpu_memory_used_bytes", "GPU memory in use (NVML).",
+                                         prometheus::MetricType::Gauge);
+  prometheus::MetricFamily total = Family("accel_gpu_memory_total_bytes", "GPU memory installed (NVML).",
+                                          prometheus::MetricType::Gauge);
   for (unsigned int index = 0; index < count; ++index) {
     NvmlDevice device = nullptr;
     if (nvml_->get_handle(index, &device) != 0) continue;
-    const std::vector<prometheus::ClientMetric::Label> labels = {{"node", node_}, {"gpu", std::to_string(index)}};
+    const Labels labels = {{"node", node_}, {"gpu", std::to_string(index)}};
     NvmlUtilization rates{};
-    if (nvml_->get_utilization(device, &rates) == 0) {
-      prometheus::ClientMetric metric;
-      metric.label = labels;
-      metric.gauge.value = rates.gpu / 100.0;
-      utilization.metric.push_back(std::move(metric));
-    }
+    if (nvml_->get_utilization(device, &rates) == 0) AddGauge(utilization, labels, rates.gpu / 100.0);
     NvmlMemory memory{};
     if (nvml_->get_memory(device, &memory) == 0) {
-      prometheus::ClientMetric metric;
-      metric.label = labels;
-      metric.gauge.value = static_cast<double>(memory.used);
-      used.metric.push_back(metric);
-      metric.gauge.value = static_cast<double>(memory.total);
-      total.metric.push_back(std::move(metric));
+      AddGauge(used, labels, static_cast<double>(memory.used));
+      AddGauge(total, labels, static_cast<double>(memory.total));
     }
   }
   return {std::move(utilization), std::move(used), std::move(total)};

@@ -1,5 +1,6 @@
 #include "agent/metrics/node_metrics.h"
 
+#include "agent/metrics/families.h"
 #include "agent/metrics/gpu_metrics.h"
 #include "common/event_loop.h"
 #include "common/version.h"
@@ -12,17 +13,12 @@ class AgentInfo final : public prometheus::Collectable {
   AgentInfo(std::string node, std::string role) : node_(std::move(node)), role_(std::move(role)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
-    prometheus::MetricFamily info{"accel_agent_info", "The accel agent on this node (always 1).",
-                                  prometheus::MetricType::Gauge, {}};
-    prometheus::ClientMetric metric;
-    metric.label = {{"node", node_}, {"role", role_}, {"version", ACCEL_VERSION}};
-    metric.gauge.value = 1;
-    info.metric.push_back(metric);
-    prometheus::MetricFamily uptime{"accel_agent_uptime_seconds", "Seconds since the agent started.",
-                                    prometheus::MetricType::Gauge, {}};
-    metric.label = {{"node", node_}};
-    metric.gauge.value = absl::ToDoubleSeconds(common::EventLoop::MonotonicNow() - started_);
-    uptime.metric.push_back(std::move(metric));
+    prometheus::MetricFamily info =
+        Family("accel_agent_info", "The accel agent on this node (always 1).", prometheus::MetricType::Gauge);
+    AddGauge(info, {{"node", node_}, {"role", role_}, {"version", ACCEL_VERSION}}, 1);
+    prometheus::MetricFamily uptime =
+        Family("accel_agent_uptime_seconds", "Seconds since the agent started.", prometheus::MetricType::Gauge);
+    AddGauge(uptime, {{"node", node_}}, absl::ToDoubleSeconds(common::EventLoop::MonotonicNow() - started_));
     return {std::move(info), std::move(uptime)};
   }
 

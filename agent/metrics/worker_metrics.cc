@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "agent/metrics/families.h"
 #include "common/event_loop.h"
 
 namespace accel::metrics {
@@ -16,39 +17,9 @@ std::vector<ClientMetric::Label> WorkerLabels(const std::string& job, const std:
   return {{"job", job}, {"node", node}, {"rank", std::to_string(rank)}, {"local_rank", std::to_string(local_rank)}};
 }
 
-namespace {
-
-MetricFamily Family(std::string name, std::string help, MetricType type) {
-  MetricFamily family;
-  family.name = std::move(name);
-  family.help = std::move(help);
-  family.type = type;
-  return family;
-}
-
-void AddGauge(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
-  ClientMetric metric;
-  metric.label = std::move(labels);
-  metric.gauge.value = value;
-  family.metric.push_back(std::move(metric));
-}
-
-void AddCounter(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
-  ClientMetric metric;
-  metric.label = std::move(labels);
-  metric.counter.value = value;
-  family.metric.push_back(std::move(metric));
-}
-
-}  // namespace
-
-const std::vector<double>& WorkerMetrics::RendezvousBuckets() {
-  static const std::vector<double> kBuckets = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900};
-  return kBuckets;
-}
 
 WorkerMetrics::WorkerMetrics(WorkerMetricsOptions options)
-    : options_(std::move(options)), rendezvous_counts_(RendezvousBuckets().size() + 1, 0) {}
+    : options_(std::move(options)), rendezvous_(common::RendezvousSecondsBounds()) {}
 
 void WorkerMetrics::Publish(const common::GroupStats& stats) {
   const absl::Duration now = options_.now ? options_.now() : common::EventLoop::MonotonicNow();
@@ -71,12 +42,8 @@ void WorkerMetrics::RecordHang(const std::string& job, const std::string& node, 
 }
 
 void WorkerMetrics::RecordRendezvous(double seconds) {
-  const auto& bounds = RendezvousBuckets();
-  const size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());
   absl::MutexLock lock(&mu_);
-  ++rendezvous_counts_[bucket];
-  ++rendezvous_count_;
-  rendezvous_sum_ += seconds;
+  rendezvous_.Observe(seconds);
 }
 
 void WorkerMetrics::Finish(const std::string& job, const std::string& node) {
@@ -158,16 +125,7 @@ std::vector<MetricFamily> WorkerMetrics::Collect() const {
     const auto& [job, node, rank, local_rank] = key;
     AddCounter(hangs, WorkerLabels(job, node, rank, local_rank), static_cast<double>(count));
   }
-  ClientMetric histogram;
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < RendezvousBuckets().size(); ++i) {
-    cumulative += rendezvous_counts_[i];
-    histogram.histogram.bucket.push_back({cumulative, RendezvousBuckets()[i]});
-  }
-  histogram.histogram.bucket.push_back({rendezvous_count_, INFINITY});
-  histogram.histogram.sample_count = rendezvous_count_;
-  histogram.histogram.sample_sum = rendezvous_sum_;
-  rendezvous.metric.push_back(std::move(histogram));
+  AddHistogram(rendezvous, rendezvous_);
 
   std::vector<MetricFamily> families;
   for (MetricFamily* family : {&by_state, &restarts, &exits, &hangs, &hung, &cpu, &memory, &silent, &rendezvous}) {

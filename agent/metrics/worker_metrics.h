@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics/histogram.h"
 #include "common/metrics/worker_stats.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
@@ -50,9 +51,6 @@ class WorkerMetrics final : public common::WorkerStatsSink, public prometheus::C
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
-  /// Rendezvous histogram bucket bounds, seconds.
-  static const std::vector<double>& RendezvousBuckets();
-
  private:
   using Key = std::pair<std::string, std::string>;  // job, node
   using WorkerKey = std::tuple<std::string, std::string, int, int>;  // job, node, rank, local_rank
@@ -70,9 +68,7 @@ class WorkerMetrics final : public common::WorkerStatsSink, public prometheus::C
   mutable std::map<Key, Group> groups_ ABSL_GUARDED_BY(mu_);
   mutable std::map<std::tuple<std::string, std::string, int, int, int, int>, uint64_t> exits_ ABSL_GUARDED_BY(mu_);
   mutable std::map<WorkerKey, uint64_t> hangs_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> rendezvous_counts_ ABSL_GUARDED_BY(mu_);  // per bucket, not cumulative
-  uint64_t rendezvous_count_ ABSL_GUARDED_BY(mu_) = 0;
-  double rendezvous_sum_ ABSL_GUARDED_BY(mu_) = 0;
+  common::HistogramCounts rendezvous_ ABSL_GUARDED_BY(mu_);
 };
 
 /// Labels {job, node, rank, local_rank} in that order.

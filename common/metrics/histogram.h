@@ -25,4 +25,8 @@ struct HistogramCounts {
   }
 };
 
+/// Bucket bounds, in seconds, of the rendezvous histograms (the agent's and the coordinator's): from
+/// 10 ms on one machine up to torchrun's 900 s default join window.
+inline std::vector<double> RendezvousSecondsBounds() { return {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900}; }
+
 }  // namespace accel::common

@@ -80,7 +80,7 @@ absl::Status ValidateCoordinatorOptions(const CoordinatorOptions& options);
 /// Coordinator metrics: plain values, copied on the loop thread and rendered by daemon/metrics.
 struct CoordinatorMetrics {
   // Seconds from a job's submission (or restart) until its attempt starts on every node it placed.
-  common::HistogramCounts rendezvous_seconds{{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900}};
+  common::HistogramCounts rendezvous_seconds{common::RendezvousSecondsBounds()};
   uint64_t jobs_submitted_total = 0;
   uint64_t jobs_restarted_total = 0;
   uint64_t nodes_lost_total = 0;

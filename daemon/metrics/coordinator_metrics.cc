@@ -1,8 +1,9 @@
 #include "daemon/metrics/coordinator_metrics.h"
 
 #include <cctype>
-#include <cmath>
 #include <memory>
+
+#include "agent/metrics/families.h"
 
 namespace accel::daemon {
 namespace {
@@ -15,20 +16,16 @@ struct Snapshot {
 };
 
 // A family of one unlabelled gauge or counter.
-prometheus::MetricFamily Single(prometheus::MetricType type, std::string name, std::string help, double value) {
-  prometheus::MetricFamily family{std::move(name), std::move(help), type, {}};
-  prometheus::ClientMetric metric;
-  (type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value) = value;
-  family.metric.push_back(std::move(metric));
+prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
+  prometheus::MetricFamily family = metrics::Family(std::move(name), std::move(help), prometheus::MetricType::Gauge);
+  metrics::AddGauge(family, {}, value);
   return family;
 }
 
-prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
-  return Single(prometheus::MetricType::Gauge, std::move(name), std::move(help), value);
-}
-
 prometheus::MetricFamily Counter(std::string name, std::string help, double value) {
-  return Single(prometheus::MetricType::Counter, std::move(name), std::move(help), value);
+  prometheus::MetricFamily family = metrics::Family(std::move(name), std::move(help), prometheus::MetricType::Counter);
+  metrics::AddCounter(family, {}, value);
+  return family;
 }
 
 }  // namespace
@@ -43,16 +40,13 @@ std::vector<prometheus::MetricFamily> CoordinatorCollector::Collect() const {
   if (!ran) return {};
 
   std::vector<prometheus::MetricFamily> families;
-  prometheus::MetricFamily jobs{"accel_coordinator_jobs", "Jobs known to the coordinator, by state.",
-                                prometheus::MetricType::Gauge, {}};
+  prometheus::MetricFamily jobs = metrics::Family("accel_coordinator_jobs", "Jobs known to the coordinator, by state.",
+                                                   prometheus::MetricType::Gauge);
   for (common::JobState state : {common::JobState::kPending, common::JobState::kRunning, common::JobState::kRestarting,
                                  common::JobState::kSucceeded, common::JobState::kFailed, common::JobState::kCancelled}) {
-    prometheus::ClientMetric metric;
     std::string name(common::ToString(state));  // "RUNNING" -> "running", like accel_workers{state}
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    metric.label = {{"state", std::move(name)}};
-    metric.gauge.value = snapshot->jobs[state];
-    jobs.metric.push_back(std::move(metric));
+    metrics::AddGauge(jobs, {{"state", std::move(name)}}, snapshot->jobs[state]);
   }
   families.push_back(std::move(jobs));
   families.push_back(Gauge("accel_coordinator_nodes_registered", "Nodes registered and alive.", snapshot->nodes_alive));
@@ -65,20 +59,11 @@ std::vector<prometheus::MetricFamily> CoordinatorCollector::Collect() const {
   families.push_back(Counter("accel_coordinator_job_restarts_total", "Job restarts on every node.",
                              static_cast<double>(m.jobs_restarted_total)));
 
-  prometheus::MetricFamily rendezvous{"accel_coordinator_rendezvous_duration_seconds",
-                                      "Seconds from a job's submission or restart until its attempt started.",
-                                      prometheus::MetricType::Histogram, {}};
-  prometheus::ClientMetric histogram;
-  uint64_t cumulative = 0;
-  const common::HistogramCounts& counts = m.rendezvous_seconds;
-  for (size_t i = 0; i < counts.bounds.size(); ++i) {
-    cumulative += counts.counts[i];
-    histogram.histogram.bucket.push_back({cumulative, counts.bounds[i]});
-  }
-  histogram.histogram.bucket.push_back({counts.count, INFINITY});
-  histogram.histogram.sample_count = counts.count;
-  histogram.histogram.sample_sum = counts.sum;
-  rendezvous.metric.push_back(std::move(histogram));
+  prometheus::MetricFamily rendezvous =
+      metrics::Family("accel_coordinator_rendezvous_duration_seconds",
+                      "Seconds from a job's submission or restart until its attempt started.",
+                      prometheus::MetricType::Histogram);
+  metrics::AddHistogram(rendezvous, m.rendezvous_seconds);
   families.push_back(std::move(rendezvous));
   return families;
 }
