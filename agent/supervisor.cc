@@ -262,10 +262,6 @@ void Supervisor::Finish(absl::Status status) {
   PostSelf([this] { done_(std::move(result_)); });
 }
 
-}  // namespace accel::agent
-
-namespace accel::agent {
-
 void Supervisor::CheckHangs() {
   if (options_.hang_timeout <= absl::ZeroDuration() || !group_ || group_->state() != WorkerGroup::State::kRunning) {
     return;
@@ -291,13 +287,13 @@ void Supervisor::CheckHangs() {
 }
 
 void Supervisor::PublishStats() {
-  last_stats_ = EventLoop::MonotonicNow();
+  const absl::Duration now = EventLoop::MonotonicNow();
+  last_stats_ = now;
   if (stats_ == nullptr || !group_) return;
   common::GroupStats stats;
   stats.job = job_label();
   stats.node = options_.host;
   stats.restart_count = restart_count_;
-  const absl::Duration now = EventLoop::MonotonicNow();
   for (const WorkerGroup::WorkerView& worker : group_->Workers()) {
     common::WorkerStats entry;
     entry.rank = options_.base_rank + worker.local_rank;

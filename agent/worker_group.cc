@@ -93,18 +93,19 @@ std::vector<WorkerGroup::WorkerView> WorkerGroup::Workers() const {
     view.local_rank = worker.launch.local_rank;
     view.pid = worker.process ? worker.process->pid() : -1;
     view.status = worker.status;
+    // Its start, or the latest byte on either stream: through our tee, or in the file it writes itself.
+    // (Tees exist only once the worker started, so `last` is finite whenever one has output.)
     absl::Duration last = worker.launched_at;
-    for (const auto* tee : {&worker.stdout_tee, &worker.stderr_tee}) {
-      if (*tee != nullptr && (*tee)->last_output() != absl::InfiniteDuration()) {
-        last = last == absl::InfiniteDuration() ? (*tee)->last_output() : std::max(last, (*tee)->last_output());
-      }
-    }
-    if (worker.stdout_tee == nullptr && worker.launch.targets.stdout_target == StreamTarget::kFile) {
-      const absl::Duration written = FileLastWrite(worker.launch.stdout_log);
-      if (written != absl::InfiniteDuration() && last != absl::InfiniteDuration()) last = std::max(last, written);
-    }
-    if (worker.stderr_tee == nullptr && worker.launch.targets.stderr_target == StreamTarget::kFile) {
-      const absl::Duration written = FileLastWrite(worker.launch.stderr_log);
+    const struct {
+      const LogTee* tee;
+      StreamTarget target;
+      const std::string& log;
+    } streams[] = {{worker.stdout_tee.get(), worker.launch.targets.stdout_target, worker.launch.stdout_log},
+                   {worker.stderr_tee.get(), worker.launch.targets.stderr_target, worker.launch.stderr_log}};
+    for (const auto& stream : streams) {
+      const absl::Duration written = stream.tee != nullptr               ? stream.tee->last_output()
+                                     : stream.target == StreamTarget::kFile ? FileLastWrite(stream.log)
+                                                                            : absl::InfiniteDuration();
       if (written != absl::InfiniteDuration() && last != absl::InfiniteDuration()) last = std::max(last, written);
     }
     view.last_output = last;
