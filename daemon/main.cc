@@ -127,6 +127,8 @@ int main(int argc, char** argv) {
     socket_group = *gid;
   }
 
+  const accel::common::GpuProbeOptions gpu_probe =
+      accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess());
   // Prometheus /metrics and /healthz (metrics_port); before the node agent, whose workers publish there.
   std::unique_ptr<accel::daemon::DaemonMetrics> metrics;
   if (config.metrics_port != 0) {
@@ -134,12 +136,12 @@ int main(int argc, char** argv) {
         {.node = config.node_name, .role = runs_agent ? (runs_coordinator ? "both" : "agent") : "coordinator",
          .server = {.address = config.metrics_address, .port = config.metrics_port},
          .retention = config.metrics_retention,
-         .nvml_library = accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess()).nvml_library});
+         .nvml_library = gpu_probe.nvml_library});
     if (!started.ok()) return Fail(accel::common::StrCat("acceld: ", started.status().message()));
     metrics = *std::move(started);
   }
 
-  const auto gpus = accel::common::ProbeGpus(accel::common::GpuProbeOptionsFromEnv(accel::common::Environment::FromProcess()));
+  const auto gpus = accel::common::ProbeGpus(gpu_probe);
   const accel::common::NodeInfo node = DescribeNode(config, gpus);
   std::unique_ptr<accel::daemon::NodeAgent> node_agent;
   std::unique_ptr<accel::daemon::AgentServiceImpl> agent_service;
