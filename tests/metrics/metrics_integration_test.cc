@@ -115,6 +115,17 @@ class PrometheusScrapeTest : public MetricsIntegrationTest {
       acceld_->Wait(seconds(10));
     }
   }
+  // Scrapes acceld's /metrics until `job` has `running` workers on node0 (30 s at most); `*scrape`
+  // keeps the last scrape for the checks and the failure message.
+  bool WaitForRunningWorkers(const std::string& job, double running, std::string* scrape) const {
+    const std::string series = "accel_workers{job=\"" + job + "\",node=\"node0\",state=\"running\"}";
+    return WaitFor(
+        [&] {
+          *scrape = HttpGet(metrics_port_, "/metrics").body;
+          return SampleValue(*scrape, series) == running;
+        },
+        seconds(30));
+  }
   void StartPrometheus() {
     prometheus_port_ = FreeTcpPort();
     const auto config = dir_.path() / "prometheus.yml";
@@ -168,13 +179,7 @@ TEST_F(PrometheusScrapeTest, QueryApiReturnsTheJobsWorkerSeries) {
 
   // The agent's own scrape first: both workers running, and the output passes promtool.
   std::string scrape;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        scrape = HttpGet(metrics_port_, "/metrics").body;
-        return SampleValue(scrape, "accel_workers{job=\"" + job + "\",node=\"node0\",state=\"running\"}") == 2.0;
-      },
-      seconds(30)))
-      << scrape;
+  ASSERT_TRUE(WaitForRunningWorkers(job, 2, &scrape)) << scrape;
   EXPECT_EQ(SampleValue(scrape, "accel_coordinator_jobs{state=\"running\"}"), 1.0);
   EXPECT_EQ(SampleValue(scrape, "accel_coordinator_nodes_registered"), 1.0);
   EXPECT_THAT(scrape, HasSubstr("accel_rpc_requests_total{code=\"OK\",method=\"/accel.v1.AgentService/StartGroup\"} 1"));
@@ -226,13 +231,7 @@ TEST_F(PrometheusScrapeTest, QueryApiReturnsTheJobsWorkerSeries) {
   const ProcessResult stop = RunProcess({BinaryPath("accelctl"), "stop", job}, env, seconds(30));
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
   // Stopped workers leave the running state; the exits are counted.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        scrape = HttpGet(metrics_port_, "/metrics").body;
-        return SampleValue(scrape, "accel_workers{job=\"" + job + "\",node=\"node0\",state=\"running\"}") == 0.0;
-      },
-      seconds(30)))
-      << scrape;
+  ASSERT_TRUE(WaitForRunningWorkers(job, 0, &scrape)) << scrape;
   EXPECT_THAT(scrape, HasSubstr("accel_worker_exits_total{job=\"" + job + "\",node=\"node0\",rank=\"0\""));
 }
 
