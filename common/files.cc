@@ -15,6 +15,26 @@ absl::Status ErrnoError(std::string_view what, const std::filesystem::path& path
   return absl::InternalError(StrCat(what, " ", path.string(), ": ", std::strerror(err)));
 }
 
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    const int err = errno;
+    if (err == ENOENT) return absl::NotFoundError(StrCat(path.string(), ": ", std::strerror(err)));
+    return ErrnoError("open", path, err);
+  }
+  std::string text;
+  char buffer[16384];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+    if (n == 0) return text;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("read", path, errno);
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+}
+
 absl::Status WriteAll(int fd, std::string_view data, const std::filesystem::path& path) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());

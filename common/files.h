@@ -1,13 +1,18 @@
-// Writing files so that a crash never leaves a torn one: the daemon's job records and allocation, the
-// client's config files.
+// Reading small files whole, and writing them so that a crash never leaves a torn one: the daemon's
+// job records and allocation, the client's config files.
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace accel::common {
+
+/// The whole content of `path`; NotFound or Internal naming the path and the system's reason.
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path);
 
 /// InternalError "<what> <path>: <strerror(err)>".
 absl::Status ErrnoError(std::string_view what, const std::filesystem::path& path, int err);

@@ -247,7 +247,8 @@ absl::Status CheckNestedSection(ConfigValue& section, std::string_view name, std
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
+// ReadFile, with the messages of a config file.
+absl::StatusOr<std::string> ReadConfigFile(const std::filesystem::path& path) {
   std::error_code error;
   if (!std::filesystem::exists(path, error)) {
     return absl::NotFoundError(StrCat("config file ", path.string(), " does not exist"));
@@ -255,11 +256,9 @@ absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(path, error)) {
     return absl::InvalidArgumentError(StrCat("config file ", path.string(), " is a directory"));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::PermissionDeniedError(StrCat("cannot read config file ", path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return absl::PermissionDeniedError(StrCat("cannot read config file ", path.string()));
+  return text;
 }
 
 void PutIf(ConfigValue& out, std::string_view key, const std::optional<std::string>& value) {
@@ -466,7 +465,7 @@ absl::StatusOr<LoadedClusterConfig> ParseClusterConfig(std::string_view text, st
 }
 
 absl::StatusOr<LoadedClusterConfig> LoadClusterConfig(const std::filesystem::path& path) {
-  ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(const std::string text, ReadConfigFile(path));
   return ParseClusterConfig(text, path.string());
 }
 

@@ -164,14 +164,12 @@ absl::StatusOr<std::vector<common::JobRecord>> FileJobStore::LoadAll() {
       continue;
     }
     if (path.extension() != ".json") continue;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      spdlog::warn("skipping job record {}: cannot open it", path.string());
+    const absl::StatusOr<std::string> text = common::ReadFile(path);
+    if (!text.ok()) {
+      spdlog::warn("skipping job record {}: {}", path.string(), text.status().message());
       continue;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    auto job = JobRecordFromJson(text.str());
+    auto job = JobRecordFromJson(*text);
     if (!job.ok()) {
       spdlog::warn("skipping job record {}: {}", path.string(), job.status().message());
       continue;

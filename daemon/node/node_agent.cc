@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -240,16 +238,12 @@ NodeAgent::NodeAgent(NodeAgentOptions options, common::WorkerStatsSink* stats)
 
 std::optional<common::Allocation> NodeAgent::LoadAllocation() const {
   if (options_.allocation_file.empty()) return std::nullopt;
-  std::error_code error;
-  if (!std::filesystem::exists(options_.allocation_file, error)) return std::nullopt;
-  std::ifstream in(options_.allocation_file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto allocation = common::AllocationFromJson(text.str());
-  if (!in || !allocation.ok()) {
+  const absl::StatusOr<std::string> text = common::ReadFile(options_.allocation_file);
+  if (!text.ok() && text.status().code() == absl::StatusCode::kNotFound) return std::nullopt;  // not allocated
+  absl::StatusOr<common::Allocation> allocation = text.ok() ? common::AllocationFromJson(*text) : text.status();
+  if (!allocation.ok()) {
     // Not fatal: the node then runs as unallocated, and the next Prolog writes a good file.
-    spdlog::error("ignoring the allocation file {}: {}", options_.allocation_file,
-                  allocation.ok() ? "cannot read it" : allocation.status().message());
+    spdlog::error("ignoring the allocation file {}: {}", options_.allocation_file, allocation.status().message());
     return std::nullopt;
   }
   return *std::move(allocation);

@@ -1,4 +1,4 @@
-// WriteFileAtomically on real files: replaces, leaves no temporary behind, keeps the mode it is given,
+// ReadFile and WriteFileAtomically on real files: replaces, leaves no temporary behind, keeps the mode it is given,
 // and fails with the path named (nothing written) when it cannot.
 #include "common/files.h"
 
@@ -53,6 +53,19 @@ TEST(WriteFileAtomicallyTest, FailureNamesThePathAndKeepsTheOldContent) {
   for (const auto& entry : fs::directory_iterator(dir.path())) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
   }
+}
+
+TEST(ReadFileTest, ReadsEverythingAndSaysWhyNot) {
+  TempDir dir;
+  const std::string big(100'000, 'x');  // more than one read
+  ASSERT_TRUE(WriteFileAtomically(dir.path() / "big", big).ok());
+  const absl::StatusOr<std::string> read = common::ReadFile(dir.path() / "big");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, big);
+  const absl::StatusOr<std::string> missing = common::ReadFile(dir.path() / "missing");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find((dir.path() / "missing").string()), std::string::npos);
+  EXPECT_FALSE(common::ReadFile(dir.path()).ok());  // a directory: read() fails with EISDIR
 }
 
 }  // namespace
